@@ -1,0 +1,286 @@
+"""The sync: Litmos extract assets -> C1 model in DuckDB -> access changes; job + schedule."""
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,
+)
+
+from litmos_pipeline import settings as cfg
+from litmos_pipeline.defs.resources import LitmosResource, WarehouseResource, sync_identity
+from litmos_pipeline.litmos.client import LitmosClient
+from litmos_pipeline.warehouse import extract, snapshot, store
+
+SYNC_POOL = "litmos_sync"
+SYNC_TAGS = {"litmos/sync": "full"}
+EXTRACT = {"group_name": "litmos_extract", "kinds": {"litmos", "duckdb"}, "pool": SYNC_POOL}
+MODEL = {"group_name": "c1_model", "kinds": {"duckdb"}}
+
+
+def _extract_metadata(client: LitmosClient, started: float, rows: int,
+                      preview: str, **extra: Any) -> dict[str, Any]:
+    elapsed = time.monotonic() - started
+    return {
+        "rows": rows,
+        **client.stats.as_metadata(),
+        "elapsed_s": round(elapsed, 2),
+        "rows_per_s": round(rows / elapsed, 1) if elapsed else None,
+        **extra,
+        "preview": dg.MetadataValue.md(preview),
+    }
+
+
+@dg.asset(
+    **EXTRACT,
+    description="All Litmos users (active and inactive), staged for this run's sync.",
+    check_specs=[dg.AssetCheckSpec("users_not_empty", asset="litmos_users", blocking=True,
+                                   description="An empty user list would revoke everyone.")],
+)
+def litmos_users(context: dg.AssetExecutionContext, litmos: LitmosResource,
+                 warehouse: WarehouseResource) -> dg.MaterializeResult:
+    started = time.monotonic()
+    with litmos.client(context.log) as client, warehouse.staging(context.run_id) as con:
+        result = extract.load_users(con, client)
+        preview = store.preview_markdown(
+            con, "SELECT id, user_name, first_name, last_name, active FROM raw_users")
+    context.log.info(f"staged {result.rows} users in {client.stats.requests} requests")
+    return dg.MaterializeResult(
+        metadata=_extract_metadata(client, started, result.rows, preview),
+        check_results=[dg.AssetCheckResult(
+            check_name="users_not_empty", passed=result.rows > 0,
+            metadata={"users": result.rows})],
+    )
+
+
+@dg.asset(**EXTRACT, description="All Litmos teams, with ParentTeamId (the team tree).")
+def litmos_teams(context: dg.AssetExecutionContext, litmos: LitmosResource,
+                 warehouse: WarehouseResource) -> dg.MaterializeResult:
+    started = time.monotonic()
+    with litmos.client(context.log) as client, warehouse.staging(context.run_id) as con:
+        result = extract.load_teams(con, client)
+        preview = store.preview_markdown(con, "SELECT id, name, parent_team_id FROM raw_teams")
+    return dg.MaterializeResult(metadata=_extract_metadata(client, started, result.rows, preview))
+
+
+@dg.asset(
+    **EXTRACT,
+    description="Litmos courses: all of them, or only LITMOS_COURSE_IDS (one GET each).",
+    check_specs=[dg.AssetCheckSpec(
+        "configured_courses_found", asset="litmos_courses",
+        description="Every id in LITMOS_COURSE_IDS exists in Litmos.")],
+)
+def litmos_courses(context: dg.AssetExecutionContext, litmos: LitmosResource,
+                   warehouse: WarehouseResource) -> dg.MaterializeResult:
+    started = time.monotonic()
+    course_ids = litmos.settings().course_ids
+    with litmos.client(context.log) as client, warehouse.staging(context.run_id) as con:
+        result = extract.load_courses(con, client, course_ids)
+        preview = store.preview_markdown(con, "SELECT id, code, name, active FROM raw_courses")
+    extra: dict[str, Any] = {"course_filter": ", ".join(course_ids) or "all courses"}
+    if result.missing_ids:
+        extra["warning"] = ("LITMOS_COURSE_IDS lists courses Litmos does not know: "
+                            + ", ".join(result.missing_ids))
+        context.log.warning(extra["warning"])
+    return dg.MaterializeResult(
+        metadata=_extract_metadata(client, started, result.rows, preview, **extra),
+        check_results=[dg.AssetCheckResult(
+            check_name="configured_courses_found", passed=not result.missing_ids,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"missing_course_ids": ", ".join(result.missing_ids) or "none"})],
+    )
+
+
+@dg.asset(
+    **EXTRACT, deps=[litmos_teams],
+    description="Team members, plus leaders and admins when LITMOS_SYNC_TEAM_ROLES is on "
+                "(two more requests per team); one role column.",
+)
+def litmos_team_members(context: dg.AssetExecutionContext, litmos: LitmosResource,
+                        warehouse: WarehouseResource) -> dg.MaterializeResult:
+    started = time.monotonic()
+    roles = ("member", "leader", "admin") if litmos.settings().sync_team_roles else ("member",)
+    with litmos.client(context.log) as client, warehouse.staging(context.run_id) as con:
+        result = extract.load_team_members(con, client, roles=roles,
+                                           progress=context.log.info)
+        preview = store.preview_markdown(
+            con, "SELECT role, count(*) AS rows FROM raw_team_members GROUP BY role")
+    return dg.MaterializeResult(metadata=_extract_metadata(
+        client, started, result.rows, preview, teams=result.parents, roles=", ".join(roles)))
+
+
+@dg.asset(
+    **EXTRACT, deps=[litmos_courses],
+    description="Who is enrolled in each synced course (GET /courses/{id}/users), with "
+                "Completed and PercentageComplete.",
+)
+def litmos_course_enrollments(context: dg.AssetExecutionContext, litmos: LitmosResource,
+                              warehouse: WarehouseResource) -> dg.MaterializeResult:
+    started = time.monotonic()
+    with litmos.client(context.log) as client, warehouse.staging(context.run_id) as con:
+        result = extract.load_course_enrollments(con, client, progress=context.log.info)
+        preview = store.preview_markdown(
+            con, "SELECT completed, count(*) AS rows FROM raw_course_enrollments GROUP BY 1")
+    return dg.MaterializeResult(metadata=_extract_metadata(
+        client, started, result.rows, preview, courses=result.parents))
+
+
+C1_MODEL_CHECKS = [
+    dg.AssetCheckSpec("grants_reference_existing", asset="c1_grants", blocking=True,
+                      description="Every grant's entitlement and principal exist."),
+    dg.AssetCheckSpec("ids_unique", asset="c1_grants", blocking=True,
+                      description="Resource, entitlement and grant ids are unique."),
+    dg.AssetCheckSpec("course_filter_respected", asset="c1_resources",
+                      description="With LITMOS_COURSE_IDS set, no other course is synced."),
+]
+
+INTEGRITY_SQL = {
+    "dangling_grants": """
+        SELECT count(*) FROM c1_grants g
+        WHERE g.entitlement_id NOT IN (SELECT entitlement_id FROM c1_entitlements)
+           OR (g.principal_type_id, g.principal_id) NOT IN
+              (SELECT (resource_type_id, resource_id) FROM c1_resources)""",
+    "duplicate_resource_ids": "SELECT count(*) - count(DISTINCT external_id) FROM c1_resources",
+    "duplicate_entitlement_ids":
+        "SELECT count(*) - count(DISTINCT entitlement_id) FROM c1_entitlements",
+    "duplicate_grant_ids": "SELECT count(*) - count(DISTINCT grant_id) FROM c1_grants",
+}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("c1_resource_types", **MODEL, description="C1 resource types."),
+        dg.AssetSpec("c1_resources", **MODEL, deps=["litmos_users", "litmos_teams",
+                                                    "litmos_courses"],
+                     description="Users (user trait), teams (group trait, parent team), "
+                                 "courses."),
+        dg.AssetSpec("c1_entitlements", **MODEL, deps=["litmos_teams", "litmos_courses"],
+                     description="team:<id>:member|leader|admin, "
+                                 "course:<id>:assigned|completed|in_progress."),
+        dg.AssetSpec("c1_grants", **MODEL, deps=["litmos_team_members",
+                                                 "litmos_course_enrollments"],
+                     description="Who holds which entitlement, with C1's grant ids."),
+    ],
+    check_specs=C1_MODEL_CHECKS,
+    pool=SYNC_POOL,
+)
+def c1_model(context: dg.AssetExecutionContext, litmos: LitmosResource,
+             warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Builds C1's model from this run's staged extract, checks it, then swaps it in."""
+    started = time.monotonic()
+    identity = sync_identity(context)
+    settings = litmos.settings()
+    with warehouse.staging(context.run_id) as con:
+        counts = snapshot.build_model(con, sync_team_roles=settings.sync_team_roles)
+        integrity = {k: int(con.execute(q).fetchone()[0]) for k, q in INTEGRITY_SQL.items()}
+        duplicates = snapshot.duplicate_ids(con)
+        skipped = snapshot.skipped_principals(con)
+        outside_filter = _courses_outside_filter(con, settings.course_ids)
+        previews = {t: store.preview_markdown(con, f"SELECT * FROM {t}") for t in
+                    snapshot.C1_TABLES}
+    built_s = time.monotonic() - started
+    broken = {k: v for k, v in integrity.items() if v}
+    yield dg.AssetCheckResult(
+        asset_key="c1_grants", check_name="grants_reference_existing",
+        passed=integrity["dangling_grants"] == 0,
+        metadata={"dangling_grants": integrity["dangling_grants"],
+                  "principals_not_in_user_list": skipped})
+    dup_keys = [k for k in integrity if k.startswith("duplicate")]
+    yield dg.AssetCheckResult(
+        asset_key="c1_grants", check_name="ids_unique",
+        passed=not any(integrity[k] for k in dup_keys),
+        metadata={k: integrity[k] for k in dup_keys})
+    yield dg.AssetCheckResult(
+        asset_key="c1_resources", check_name="course_filter_respected",
+        passed=not outside_filter, severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"courses_outside_filter": ", ".join(outside_filter) or "none"})
+    if broken or outside_filter:
+        raise snapshot.SnapshotRefused(
+            f"sync {identity.sync_id} not published; the model failed its checks: "
+            + ", ".join(f"{k}={v}" for k, v in broken.items())
+            + (f" courses outside LITMOS_COURSE_IDS: {outside_filter}" if outside_filter
+               else ""))
+
+    swap_started = time.monotonic()
+    with warehouse.main() as main:
+        result = snapshot.swap(main, warehouse.staging_path(context.run_id),
+                               sync_id=identity.sync_id, run_id=identity.run_id,
+                               started_at=identity.started_at,
+                               retention=warehouse.settings().history_retention_syncs)
+    swap_s = time.monotonic() - swap_started
+    context.log.info(
+        f"sync {identity.sync_id} published: {result.counts['c1_grants']} grants "
+        f"(+{result.added} / -{result.removed}); main file held {swap_s:.1f}s")
+    common = {"sync_id": identity.sync_id, "transform_s": round(built_s, 2),
+              "swap_s": round(swap_s, 2)}
+    for table in snapshot.C1_TABLES:
+        metadata: dict[str, Any] = {"rows": result.counts[table], **common,
+                                    "preview": dg.MetadataValue.md(previews[table])}
+        if table == "c1_grants":
+            metadata.update(grants_added=result.added, grants_removed=result.removed,
+                            previous_sync_id=result.previous_sync_id or "none",
+                            duplicate_records_from_litmos=sum(duplicates.values()),
+                            principals_not_in_user_list=skipped)
+        yield dg.MaterializeResult(asset_key=table, metadata=metadata)
+    _ = counts
+
+
+def _courses_outside_filter(con: Any, course_ids: tuple[str, ...]) -> list[str]:
+    if not course_ids:
+        return []
+    rows = con.execute(
+        "SELECT resource_id FROM c1_resources WHERE resource_type_id = 'course' "
+        "AND NOT list_contains(?, resource_id) ORDER BY 1", [list(course_ids)]).fetchall()
+    return [r[0] for r in rows]
+
+
+@dg.asset(
+    group_name="c1_model", kinds={"duckdb"}, deps=["c1_grants"],
+    description="Grants added and removed by the newest sync (and provisioning since): what "
+                "an access reviewer wants to see first.",
+)
+def access_changes(context: dg.AssetExecutionContext,
+                   warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.main() as main:
+        store.run_sql(main, "main.sql", "access_changes")
+        added, removed = main.execute(
+            "SELECT count(*) FILTER (change = 'added'), count(*) FILTER (change = 'removed') "
+            "FROM access_changes").fetchone()
+        latest = main.execute(
+            "SELECT sync_id, previous_sync_id FROM sync_runs ORDER BY finished_at DESC LIMIT 1"
+        ).fetchone()
+        preview = store.preview_markdown(
+            main, "SELECT change, entitlement_name, user_name, user_login FROM access_changes")
+    baseline = latest is not None and latest[1] is None
+    return dg.MaterializeResult(metadata={
+        "added": added, "removed": removed,
+        "sync_id": latest[0] if latest else "none",
+        "note": "first sync: the baseline, no changes to compare" if baseline else "",
+        "preview": dg.MetadataValue.md(preview),
+    })
+
+
+sync_assets = [litmos_users, litmos_teams, litmos_courses, litmos_team_members,
+               litmos_course_enrollments, c1_model, access_changes]
+
+
+def sync_job(extra_selection: dg.AssetSelection | None = None) -> UnresolvedAssetJobDefinition:
+    selection = dg.AssetSelection.assets(*sync_assets)
+    if extra_selection is not None:
+        selection = selection | extra_selection
+    return dg.define_asset_job(
+        "litmos_sync", selection=selection, tags=SYNC_TAGS,
+        description="A full Litmos sync: extract, model, swap the snapshot, publish the c1z.",
+    )
+
+
+def sync_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    schedule = cfg.load(cfg.ScheduleSettings)
+    return dg.ScheduleDefinition(
+        name="litmos_sync_schedule", job=job, cron_schedule=schedule.sync_cron,
+        execution_timezone=schedule.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Runs the full sync (LITMOS_SYNC_CRON, daily by default).",
+    )

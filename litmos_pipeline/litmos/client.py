@@ -1,0 +1,320 @@
+"""The Litmos REST API over httpx: paging, pacing, retries, and the calls we make.
+
+Knows nothing of Dagster or DuckDB: it yields pages of records and performs writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from litmos_pipeline.litmos.pacing import Pacer
+from litmos_pipeline.litmos.records import (
+    LitmosParseError,
+    Record,
+    parse_record,
+    parse_records,
+    xml_id_list,
+    xml_record,
+)
+
+PAGE_SIZE = 1000
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+RETRYABLE_ERRORS = (httpx.TransportError,)
+XML_BODY = {"Content-Type": "application/xml; charset=utf-8"}
+
+log = logging.getLogger(__name__)
+
+
+class LitmosError(RuntimeError):
+    """A call to Litmos that failed for good; says what was being fetched or changed."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+class LitmosAuthError(LitmosError):
+    pass
+
+
+class LitmosNotFound(LitmosError):
+    pass
+
+
+@dataclass
+class CallStats:
+    """What a client has done, for run metadata and benchmarks."""
+
+    requests: int = 0
+    pages: int = 0
+    records: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    waited_s: float = 0.0
+    by_status: dict[int, int] = field(default_factory=dict)
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "api_requests": self.requests,
+            "api_pages": self.pages,
+            "api_retries": self.retries,
+            "api_503s": self.rate_limited,
+            "api_wait_s": round(self.waited_s, 2),
+        }
+
+
+class LitmosClient:
+    """One API key's view of Litmos.
+
+    Every request carries the `apikey` header and `source`; lists are read in pages of
+    1000; responses are parsed by their Content-Type, so XML and JSON both work.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        source: str,
+        *,
+        requests_per_minute: float | None = 90.0,
+        burst: int = 1,
+        max_retries: int = 6,
+        timeout_s: float = 60.0,
+        backoff_base_s: float = 1.0,
+        backoff_max_s: float = 60.0,
+        prefer_json: bool = True,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.source = source
+        self.max_retries = max_retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.prefer_json = prefer_json
+        self.stats = CallStats()
+        self._sleep = sleep
+        self._on_progress = on_progress
+        self._pacer = Pacer(requests_per_minute, burst=burst, sleep=sleep)
+        self._http = httpx.Client(
+            headers={"apikey": api_key, "Accept": "application/json, application/xml"},
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"LitmosClient(base_url={self.base_url!r}, source={self.source!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LitmosClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def iter_pages(
+        self, path: str, what: str, params: Mapping[str, str] | None = None
+    ) -> Iterator[list[Record]]:
+        """Yield each page of a list endpoint; the last page is the first short one."""
+        start = 0
+        while True:
+            page_params = {**(params or {}), "start": str(start), "limit": str(PAGE_SIZE)}
+            response = self.request("GET", path, what=f"{what} (start={start})",
+                                    params=page_params)
+            records = parse_records(response.content, response.headers.get("content-type"),
+                                    f"{what} (start={start})")
+            self.stats.pages += 1
+            self.stats.records += len(records)
+            yield records
+            if len(records) < PAGE_SIZE:
+                return
+            start += len(records)
+
+    def get_one(self, path: str, what: str) -> Record | None:
+        """A single record, or None when Litmos answers 404."""
+        try:
+            response = self.request("GET", path, what=what)
+        except LitmosNotFound:
+            return None
+        return parse_record(response.content, response.headers.get("content-type"), what)
+
+    def list_all(self, path: str, what: str) -> list[Record]:
+        """A whole (small) list in memory: for lookups, never for a tenant-sized list."""
+        return [record for page in self.iter_pages(path, what) for record in page]
+
+    # -- writes (provisioning) -------------------------------------------------------------
+
+    def assign_course(self, user_id: str, course_id: str, *, send_message: bool) -> None:
+        self.request("POST", f"/users/{_seg(user_id)}/courses",
+                     what=f"assign course {course_id} to user {user_id}",
+                     params={"sendmessage": _flag(send_message)},
+                     xml=xml_id_list("Courses", "Course", [course_id]))
+
+    def unassign_course(self, user_id: str, course_id: str) -> bool:
+        """False when the user did not have the course (Litmos answers 404)."""
+        try:
+            self.request("DELETE", f"/users/{_seg(user_id)}/courses/{_seg(course_id)}",
+                         what=f"unassign course {course_id} from user {user_id}")
+        except LitmosNotFound:
+            return False
+        return True
+
+    def add_team_member(self, team_id: str, user_id: str) -> None:
+        self.request("POST", f"/teams/{_seg(team_id)}/users",
+                     what=f"add user {user_id} to team {team_id}",
+                     xml=xml_id_list("Users", "User", [user_id]))
+
+    def remove_team_member(self, team_id: str, user_id: str) -> bool:
+        try:
+            self.request("DELETE", f"/teams/{_seg(team_id)}/users/{_seg(user_id)}",
+                         what=f"remove user {user_id} from team {team_id}")
+        except LitmosNotFound:
+            return False
+        return True
+
+    def set_team_role(self, team_id: str, role: str, user_id: str, *, present: bool) -> bool:
+        """PUT or DELETE /teams/{team}/leaders|admins/{user}; False on a 404 delete."""
+        collection = _role_collection(role)
+        path = f"/teams/{_seg(team_id)}/{collection}/{_seg(user_id)}"
+        action = "make" if present else "remove"
+        what = f"{action} user {user_id} {role} of team {team_id}"
+        try:
+            self.request("PUT" if present else "DELETE", path, what=what)
+        except LitmosNotFound:
+            if present:
+                raise
+            return False
+        return True
+
+    def create_user(self, user: Mapping[str, Any], *, send_message: bool) -> Record:
+        response = self.request("POST", "/users", what=f"create user {user.get('UserName')}",
+                                params={"sendmessage": _flag(send_message)},
+                                xml=xml_record("User", dict(user)))
+        return parse_record(response.content, response.headers.get("content-type"),
+                            "created user")
+
+    # -- transport -------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: Mapping[str, str] | None = None,
+        xml: bytes | None = None,
+    ) -> httpx.Response:
+        """One logical call, paced and retried; raises LitmosError naming `what`."""
+        query = {"source": self.source, **(params or {})}
+        if self.prefer_json:
+            query.setdefault("format", "json")
+        url = f"{self.base_url}{path}"
+        attempt = 0
+        while True:
+            self._pacer.wait()
+            self.stats.waited_s = self._pacer.waited_s
+            self.stats.requests += 1
+            try:
+                response = self._http.request(method, url, params=query, content=xml,
+                                              headers=XML_BODY if xml is not None else None)
+            except RETRYABLE_ERRORS as exc:
+                reason = f"{type(exc).__name__}"
+                retry_after = None
+            else:
+                status = response.status_code
+                self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+                if status < 400:
+                    return response
+                if status == 503:
+                    self.stats.rate_limited += 1
+                if status not in RETRYABLE_STATUS:
+                    raise _status_error(status, what)
+                reason = f"HTTP {status}"
+                retry_after = _retry_after_s(response)
+            if attempt >= self.max_retries:
+                raise LitmosError(
+                    f"Litmos {what}: gave up after {attempt + 1} attempts (last: {reason})",
+                    retryable=True,
+                )
+            delay = self._backoff(attempt, retry_after)
+            attempt += 1
+            self.stats.retries += 1
+            self._progress(f"Litmos {what}: {reason}, retry {attempt} in {delay:.1f}s")
+            self._sleep(delay)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.backoff_max_s)
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2**attempt)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _progress(self, message: str) -> None:
+        log.info(message)
+        if self._on_progress:
+            self._on_progress(message)
+
+
+def _status_error(status: int, what: str) -> LitmosError:
+    if status == 401:
+        return LitmosAuthError(
+            f"Litmos {what}: 401 Unauthorized — check LITMOS_API_KEY and LITMOS_BASE_URL",
+            status=status,
+        )
+    if status == 404:
+        return LitmosNotFound(f"Litmos {what}: 404 Not Found", status=status)
+    return LitmosError(f"Litmos {what}: HTTP {status}", status=status)
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _role_collection(role: str) -> str:
+    collections = {"leader": "leaders", "admin": "admins"}
+    if role not in collections:
+        raise ValueError(f"unknown team role {role!r}")
+    return collections[role]
+
+
+__all__ = [
+    "CallStats",
+    "LitmosAuthError",
+    "LitmosClient",
+    "LitmosError",
+    "LitmosNotFound",
+    "LitmosParseError",
+    "PAGE_SIZE",
+]

@@ -1,0 +1,103 @@
+"""Build C1's model in a sync's staging file, then swap it into the main file at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from litmos_pipeline.warehouse import store
+
+RAW_TABLES = ("raw_users", "raw_teams", "raw_courses", "raw_team_members",
+              "raw_course_enrollments")
+TYPED_TABLES = ("litmos_users", "litmos_teams", "litmos_courses", "litmos_team_members",
+                "litmos_course_enrollments")
+C1_TABLES = ("c1_resource_types", "c1_resources", "c1_entitlements", "c1_grants")
+
+
+class SnapshotRefused(RuntimeError):
+    """The staged sync is not fit to replace the current snapshot."""
+
+
+@dataclass(frozen=True)
+class SwapResult:
+    previous_sync_id: str | None
+    added: int
+    removed: int
+    counts: dict[str, int]
+
+
+def build_model(con: duckdb.DuckDBPyConnection, *, sync_team_roles: bool) -> dict[str, int]:
+    """raw_* -> typed litmos_* -> c1_* inside the staging file; returns row counts."""
+    missing = [t for t in RAW_TABLES if not store.table_exists(con, t)]
+    if missing:
+        raise SnapshotRefused(
+            "this run staged no " + ", ".join(missing) + ": materialize the Litmos extract "
+            "assets in the same run as the C1 model (the litmos_sync job does)")
+    con.execute("SET VARIABLE sync_team_roles = ?", [sync_team_roles])
+    for name in (*TYPED_TABLES, *C1_TABLES):
+        store.run_sql(con, "transform.sql", name)
+    return {t: store.count(con, t) for t in (*TYPED_TABLES, *C1_TABLES)}
+
+
+def duplicate_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Records Litmos listed twice (e.g. across pages while the tenant changed)."""
+    pairs = {"raw_users": "id", "raw_teams": "id", "raw_courses": "id",
+             "raw_team_members": "team_id, role, user_id",
+             "raw_course_enrollments": "course_id, user_id"}
+    out = {}
+    for table, key in pairs.items():
+        row = con.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM {table}").fetchone()
+        out[table] = int(row[0]) if row else 0
+    return out
+
+
+def skipped_principals(con: duckdb.DuckDBPyConnection) -> int:
+    rows = store.run_sql(con, "transform.sql", "skipped_principals")
+    return int(rows[0][0]) if rows else 0
+
+
+def swap(main: duckdb.DuckDBPyConnection, stage_path: Path, *, sync_id: str, run_id: str,
+         started_at: datetime, retention: int) -> SwapResult:
+    """Publish the staged snapshot. The caller holds `main`, so nobody sees the steps."""
+    main.execute(f"ATTACH '{_quote(stage_path)}' AS stage")
+    try:
+        users = store.count(main, "stage.litmos_users")
+        if users == 0:
+            raise SnapshotRefused(
+                "Litmos returned no users: refusing to replace the previous snapshot with an "
+                "empty one (check LITMOS_API_KEY's account and LITMOS_BASE_URL)")
+        previous = main.execute(
+            "SELECT sync_id FROM sync_runs ORDER BY finished_at DESC LIMIT 1").fetchone()
+        params: dict[str, Any] = {
+            "sync_id": sync_id, "run_id": run_id, "started_at": started_at,
+            "now": store.now_utc(), "has_previous": previous is not None,
+            "previous_sync_id": previous[0] if previous else None, "keep": retention,
+        }
+        # One transaction may write one database: first the staged grants, then main.
+        main.execute("BEGIN")
+        store.run_sql(main, "main.sql", "overlay_provisioning", params)
+        main.execute("COMMIT")
+        main.execute("BEGIN")
+        try:
+            for name in ("record_changes", "replace_snapshot", "record_sync",
+                         "apply_retention", "access_changes"):
+                store.run_sql(main, "main.sql", name, params)
+            main.execute("COMMIT")
+        except Exception:
+            main.execute("ROLLBACK")
+            raise
+        counts = {t: store.count(main, t) for t in C1_TABLES}
+        added, removed = main.execute(
+            "SELECT grants_added, grants_removed FROM sync_runs WHERE sync_id = ?",
+            [sync_id]).fetchone() or (0, 0)
+    finally:
+        main.execute("DETACH stage")
+    return SwapResult(previous[0] if previous else None, int(added), int(removed), counts)
+
+
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -1,0 +1,112 @@
+-- The main warehouse file: the current snapshot (copied in by one swap per sync), the
+-- sync log, grant history as changes, and the provisioning audit trail.
+
+-- name: schema
+CREATE TABLE IF NOT EXISTS sync_runs (
+    sync_id VARCHAR PRIMARY KEY,
+    run_id VARCHAR,
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    previous_sync_id VARCHAR,
+    users BIGINT, teams BIGINT, courses BIGINT,
+    resources BIGINT, entitlements BIGINT, grants BIGINT,
+    grants_added BIGINT, grants_removed BIGINT
+);
+CREATE TABLE IF NOT EXISTS grant_changes (
+    sync_id VARCHAR,            -- the sync that saw the change, or the one current at provisioning
+    changed_at TIMESTAMP,
+    change VARCHAR,             -- 'added' | 'removed'
+    source VARCHAR,             -- 'sync' | 'provisioning'
+    task_id VARCHAR,
+    grant_id VARCHAR, entitlement_id VARCHAR, resource_type_id VARCHAR, resource_id VARCHAR,
+    principal_type_id VARCHAR, principal_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS provisioning_audit (
+    task_id VARCHAR, task_kind VARCHAR, run_id VARCHAR,
+    requested_at TIMESTAMP, finished_at TIMESTAMP,
+    entitlement_id VARCHAR, principal_id VARCHAR, grant_id VARCHAR,
+    outcome VARCHAR,            -- 'succeeded' | 'failed' | 'dry_run'
+    retryable BOOLEAN, litmos_calls VARCHAR, message VARCHAR
+);
+CREATE TABLE IF NOT EXISTS c1_resource_types (
+    resource_type_id VARCHAR, display_name VARCHAR, traits INTEGER[], description VARCHAR);
+CREATE TABLE IF NOT EXISTS c1_resources (
+    resource_type_id VARCHAR, resource_id VARCHAR, external_id VARCHAR,
+    parent_resource_type_id VARCHAR, parent_resource_id VARCHAR, display_name VARCHAR,
+    description VARCHAR, trait VARCHAR, user_status INTEGER, user_login VARCHAR,
+    user_email VARCHAR, user_given_name VARCHAR, user_family_name VARCHAR,
+    user_last_login TIMESTAMP, user_created_at TIMESTAMP, profile VARCHAR);
+CREATE TABLE IF NOT EXISTS c1_entitlements (
+    entitlement_id VARCHAR, resource_type_id VARCHAR, resource_id VARCHAR, slug VARCHAR,
+    display_name VARCHAR, description VARCHAR, purpose INTEGER, grantable_to VARCHAR[]);
+CREATE TABLE IF NOT EXISTS c1_grants (
+    grant_id VARCHAR, entitlement_id VARCHAR, resource_type_id VARCHAR, resource_id VARCHAR,
+    principal_type_id VARCHAR, principal_id VARCHAR);
+
+-- name: overlay_provisioning
+-- Provisioning that landed while this sync was reading Litmos may be missing from what it
+-- read: replay it on the staged grants, so the swap never undoes a fresh grant or revoke.
+DELETE FROM stage.c1_grants WHERE grant_id IN (
+    SELECT grant_id FROM grant_changes
+    WHERE source = 'provisioning' AND changed_at >= $started_at
+    QUALIFY row_number() OVER (PARTITION BY grant_id ORDER BY changed_at DESC) = 1
+        AND change = 'removed');
+INSERT INTO stage.c1_grants
+SELECT grant_id, entitlement_id, resource_type_id, resource_id, principal_type_id, principal_id
+FROM grant_changes g
+WHERE source = 'provisioning' AND changed_at >= $started_at
+    AND g.entitlement_id IN (SELECT entitlement_id FROM stage.c1_entitlements)
+    AND g.principal_id IN (SELECT resource_id FROM stage.c1_resources
+                           WHERE resource_type_id = 'user')
+    AND grant_id NOT IN (SELECT grant_id FROM stage.c1_grants)
+QUALIFY row_number() OVER (PARTITION BY grant_id ORDER BY changed_at DESC) = 1
+    AND change = 'added';
+
+-- name: record_changes
+INSERT INTO grant_changes
+SELECT $sync_id, $now, 'added', 'sync', NULL, n.*
+FROM stage.c1_grants n ANTI JOIN c1_grants o USING (grant_id)
+WHERE $has_previous;
+INSERT INTO grant_changes
+SELECT $sync_id, $now, 'removed', 'sync', NULL, o.*
+FROM c1_grants o ANTI JOIN stage.c1_grants n USING (grant_id)
+WHERE $has_previous;
+
+-- name: replace_snapshot
+CREATE OR REPLACE TABLE litmos_users AS FROM stage.litmos_users;
+CREATE OR REPLACE TABLE litmos_teams AS FROM stage.litmos_teams;
+CREATE OR REPLACE TABLE litmos_courses AS FROM stage.litmos_courses;
+CREATE OR REPLACE TABLE litmos_team_members AS FROM stage.litmos_team_members;
+CREATE OR REPLACE TABLE litmos_course_enrollments AS FROM stage.litmos_course_enrollments;
+CREATE OR REPLACE TABLE c1_resource_types AS FROM stage.c1_resource_types;
+CREATE OR REPLACE TABLE c1_resources AS FROM stage.c1_resources;
+CREATE OR REPLACE TABLE c1_entitlements AS FROM stage.c1_entitlements;
+CREATE OR REPLACE TABLE c1_grants AS FROM stage.c1_grants;
+
+-- name: record_sync
+INSERT INTO sync_runs
+SELECT $sync_id, $run_id, $started_at, $now, $previous_sync_id,
+       (SELECT count(*) FROM litmos_users), (SELECT count(*) FROM litmos_teams),
+       (SELECT count(*) FROM litmos_courses), (SELECT count(*) FROM c1_resources),
+       (SELECT count(*) FROM c1_entitlements), (SELECT count(*) FROM c1_grants),
+       (SELECT count(*) FROM grant_changes WHERE sync_id = $sync_id AND change = 'added'),
+       (SELECT count(*) FROM grant_changes WHERE sync_id = $sync_id AND change = 'removed');
+
+-- name: apply_retention
+DELETE FROM grant_changes WHERE sync_id NOT IN (
+    SELECT sync_id FROM sync_runs ORDER BY finished_at DESC LIMIT $keep);
+
+-- name: access_changes
+-- What an access reviewer wants first: grants added and removed by the newest sync, named.
+CREATE OR REPLACE TABLE access_changes AS
+SELECT g.change, g.changed_at, g.source, g.task_id, g.grant_id,
+       g.entitlement_id, e.display_name AS entitlement_name,
+       g.resource_type_id, g.resource_id, r.display_name AS resource_name,
+       g.principal_id AS user_id, u.display_name AS user_name, u.user_login, g.sync_id
+FROM grant_changes g
+LEFT JOIN c1_entitlements e USING (entitlement_id)
+LEFT JOIN c1_resources r ON r.resource_type_id = g.resource_type_id
+    AND r.resource_id = g.resource_id
+LEFT JOIN c1_resources u ON u.resource_type_id = 'user' AND u.resource_id = g.principal_id
+WHERE g.sync_id = (SELECT sync_id FROM sync_runs ORDER BY finished_at DESC LIMIT 1)
+ORDER BY g.change, g.resource_type_id, g.resource_id, g.principal_id;

@@ -1,0 +1,135 @@
+-- Runs in a sync's staging database: raw_* (text as Litmos sent it) -> typed litmos_*
+-- tables -> C1's model (c1_*). Column sets of c1_* are the c1z writer's contract.
+-- Id formats mirror litmos_pipeline/c1/ids.py (the c1_* macros are defined from there).
+
+-- name: macros
+CREATE OR REPLACE MACRO litmos_bool(s) AS lower(trim(s)) IN ('true', '1', 'yes');
+CREATE OR REPLACE MACRO litmos_ts(s) AS CASE
+    WHEN s IS NULL OR trim(s) = '' THEN NULL
+    WHEN s LIKE '/Date(%' THEN make_timestamp(
+        TRY_CAST(regexp_extract(s, '/Date\((-?\d+)', 1) AS BIGINT) * 1000)
+    ELSE TRY_CAST(TRY_CAST(s AS TIMESTAMPTZ) AS TIMESTAMP)
+END;
+CREATE OR REPLACE MACRO nonblank(s) AS nullif(trim(s), '');
+
+-- name: litmos_users
+CREATE OR REPLACE TABLE litmos_users AS
+SELECT id, user_name, nonblank(first_name) AS first_name, nonblank(last_name) AS last_name,
+       nonblank(email) AS email, litmos_bool(active) AS active, access_level, brand,
+       litmos_ts(last_login) AS last_login, litmos_ts(created_date) AS created_date
+FROM raw_users
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY _seq) = 1;
+
+-- name: litmos_teams
+CREATE OR REPLACE TABLE litmos_teams AS
+SELECT id, name, nonblank(parent_team_id) AS parent_team_id, team_code, description
+FROM raw_teams
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY _seq) = 1;
+
+-- name: litmos_courses
+CREATE OR REPLACE TABLE litmos_courses AS
+SELECT id, code, name, litmos_bool(active) AS active, description
+FROM raw_courses
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY _seq) = 1;
+
+-- name: litmos_team_members
+CREATE OR REPLACE TABLE litmos_team_members AS
+SELECT team_id, role, user_id, user_name, first_name, last_name
+FROM raw_team_members
+QUALIFY row_number() OVER (PARTITION BY team_id, role, user_id ORDER BY _seq) = 1;
+
+-- name: litmos_course_enrollments
+CREATE OR REPLACE TABLE litmos_course_enrollments AS
+SELECT course_id, user_id, user_name, litmos_bool(completed) AS completed,
+       TRY_CAST(percentage_complete AS DOUBLE) AS percentage_complete,
+       litmos_ts(compliant_till) AS compliant_till, litmos_ts(due_date) AS due_date,
+       litmos_ts(access_till_date) AS access_till_date
+FROM raw_course_enrollments
+QUALIFY row_number() OVER (PARTITION BY course_id, user_id ORDER BY _seq) = 1;
+
+-- name: c1_resource_types
+CREATE OR REPLACE TABLE c1_resource_types AS
+SELECT * FROM (VALUES
+    ('user', 'User', [1], 'A Litmos user account'),
+    ('team', 'Team', [2], 'A Litmos team; sub-teams point to their parent team'),
+    ('course', 'Course', []::INTEGER[], 'A Litmos course')
+) AS t(resource_type_id, display_name, traits, description);
+
+-- name: c1_resources
+CREATE OR REPLACE TABLE c1_resources AS
+SELECT 'user' AS resource_type_id, id AS resource_id, c1_resource_key('user', id) AS external_id,
+       NULL::VARCHAR AS parent_resource_type_id, NULL::VARCHAR AS parent_resource_id,
+       coalesce(nonblank(concat_ws(' ', first_name, last_name)), user_name, id) AS display_name,
+       NULL::VARCHAR AS description, 'user' AS trait,
+       CASE WHEN active THEN 1 ELSE 2 END AS user_status,
+       user_name AS user_login, email AS user_email,
+       first_name AS user_given_name, last_name AS user_family_name,
+       last_login AS user_last_login, created_date AS user_created_at,
+       json_object('user_id', id, 'username', user_name, 'first_name', first_name,
+                   'last_name', last_name, 'email', email, 'access_level', access_level,
+                   'brand', brand, 'active', active)::VARCHAR AS profile
+FROM litmos_users
+UNION ALL
+SELECT 'team', t.id, c1_resource_key('team', t.id),
+       CASE WHEN p.id IS NOT NULL THEN 'team' END, p.id,
+       coalesce(nonblank(t.name), t.id), nonblank(t.description), 'group',
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       json_object('team_id', t.id, 'name', t.name, 'team_code', t.team_code,
+                   'parent_team_id', t.parent_team_id)::VARCHAR
+FROM litmos_teams t LEFT JOIN litmos_teams p ON p.id = t.parent_team_id
+UNION ALL
+SELECT 'course', id, c1_resource_key('course', id), NULL, NULL,
+       coalesce(nonblank(name), id), nonblank(description), NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       json_object('course_id', id, 'code', code, 'name', name, 'active', active)::VARCHAR
+FROM litmos_courses;
+
+-- name: c1_entitlements
+CREATE OR REPLACE TABLE c1_entitlements AS
+WITH slugs(resource_type_id, slug, label, verb, roles_only) AS (VALUES
+    ('team', 'member', 'Team Member', 'Member of', false),
+    ('team', 'leader', 'Team Leader', 'Leader of', true),
+    ('team', 'admin', 'Team Admin', 'Admin of', true),
+    ('course', 'assigned', 'Assigned', 'Assigned to', false),
+    ('course', 'completed', 'Completed', 'Completed', false),
+    ('course', 'in_progress', 'In Progress', 'In progress on', false)
+),
+targets AS (
+    SELECT 'team' AS resource_type_id, id, name FROM litmos_teams
+    UNION ALL SELECT 'course', id, name FROM litmos_courses
+)
+SELECT c1_entitlement_id(t.resource_type_id, t.id, s.slug) AS entitlement_id,
+       t.resource_type_id, t.id AS resource_id, s.slug,
+       coalesce(nonblank(t.name), t.id) || ' ' || s.label AS display_name,
+       s.verb || ' the Litmos ' || t.resource_type_id || ' '
+           || coalesce(nonblank(t.name), t.id) AS description,
+       1 AS purpose, ['user'] AS grantable_to
+FROM targets t JOIN slugs s USING (resource_type_id)
+WHERE NOT s.roles_only OR getvariable('sync_team_roles');
+
+-- name: c1_grants
+CREATE OR REPLACE TABLE c1_grants AS
+WITH memberships AS (
+    SELECT 'team' AS resource_type_id, m.team_id AS resource_id, m.role AS slug, m.user_id
+    FROM litmos_team_members m SEMI JOIN litmos_teams t ON t.id = m.team_id
+    WHERE m.role = 'member' OR getvariable('sync_team_roles')
+    UNION ALL
+    SELECT 'course', e.course_id, 'assigned', e.user_id
+    FROM litmos_course_enrollments e SEMI JOIN litmos_courses c ON c.id = e.course_id
+    UNION ALL
+    SELECT 'course', e.course_id, CASE WHEN e.completed THEN 'completed' ELSE 'in_progress' END,
+           e.user_id
+    FROM litmos_course_enrollments e SEMI JOIN litmos_courses c ON c.id = e.course_id
+)
+SELECT c1_grant_id(c1_entitlement_id(m.resource_type_id, m.resource_id, m.slug), 'user',
+                   m.user_id) AS grant_id,
+       c1_entitlement_id(m.resource_type_id, m.resource_id, m.slug) AS entitlement_id,
+       m.resource_type_id, m.resource_id, 'user' AS principal_type_id,
+       m.user_id AS principal_id
+FROM memberships m SEMI JOIN litmos_users u ON u.id = m.user_id;
+
+-- name: skipped_principals
+SELECT count(*) FROM (
+    SELECT user_id FROM litmos_team_members
+    UNION ALL SELECT user_id FROM litmos_course_enrollments
+) m ANTI JOIN litmos_users u ON u.id = m.user_id;

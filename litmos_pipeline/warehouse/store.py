@@ -1,0 +1,133 @@
+"""DuckDB files: connecting (with lock retries), named SQL, and staged snapshots.
+
+A sync writes into its own staging file, so it never holds the main file while it waits
+on the Litmos API. The main file is held only for the swap, which copies the finished
+snapshot in within one transaction: readers see the old snapshot or the new, never half.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from litmos_pipeline.c1 import ids
+
+SQL_PACKAGE = "litmos_pipeline.warehouse.sql"
+PARAM = re.compile(r"\$(\w+)")
+LOCK_ERRORS = ("lock", "Conflicting")
+
+
+class WarehouseLockTimeout(RuntimeError):
+    pass
+
+
+@cache
+def named_sql(file: str) -> dict[str, list[str]]:
+    """`-- name: x` blocks of a .sql file, each split into its statements."""
+    text = resources.files(SQL_PACKAGE).joinpath(file).read_text(encoding="utf-8")
+    blocks: dict[str, list[str]] = {}
+    for chunk in re.split(r"^-- name: ", text, flags=re.M)[1:]:
+        name, _, body = chunk.partition("\n")
+        statements = [s.strip() for s in re.split(r";\s*$", body, flags=re.M)]
+        blocks[name.strip()] = [s for s in statements if _has_code(s)]
+    return blocks
+
+
+def _has_code(statement: str) -> bool:
+    return any(line.strip() and not line.strip().startswith("--")
+               for line in statement.splitlines())
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, file: str, name: str,
+            params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """Execute a named block; returns the rows of its last statement."""
+    rows: list[tuple[Any, ...]] = []
+    for statement in named_sql(file)[name]:
+        used = {key: (params or {})[key] for key in PARAM.findall(statement)}
+        result = con.execute(statement, used) if used else con.execute(statement)
+        rows = result.fetchall() if result.description else []
+    return rows
+
+
+def connect(
+    path: Path,
+    *,
+    memory_limit: str = "192MB",
+    read_only: bool = False,
+    lock_timeout_s: float = 120.0,
+) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file, waiting while another process holds its lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = {"memory_limit": memory_limit, "threads": 2, "TimeZone": "UTC",
+              "preserve_insertion_order": False}
+    deadline = time.monotonic() + lock_timeout_s
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
+        except duckdb.IOException as exc:
+            if not any(word in str(exc) for word in LOCK_ERRORS):
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseLockTimeout(
+                    f"DuckDB file {path} stayed locked by another process for "
+                    f"{lock_timeout_s:.0f}s") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+            continue
+        install_macros(con)
+        return con
+
+
+def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in ids.DUCKDB_MACROS:
+        con.execute(statement)
+    run_sql(con, "transform.sql", "macros")
+
+
+@contextmanager
+def opened(path: Path, **kwargs: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(path, **kwargs)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str, catalog: str | None = None) -> bool:
+    query = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
+    params: list[Any] = [table]
+    if catalog:
+        query += " AND database_name = ?"
+        params.append(catalog)
+    row = con.execute(query, params).fetchone()
+    return bool(row and row[0])
+
+
+def count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    return int(row[0]) if row else 0
+
+
+def preview_markdown(con: duckdb.DuckDBPyConnection, query: str, limit: int = 10) -> str:
+    """A few rows as a markdown table, for the Dagster UI."""
+    result = con.execute(f"SELECT * FROM ({query}) LIMIT {int(limit)}")
+    columns = [d[0] for d in result.description]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in result.fetchall():
+        cells = ["" if v is None else str(v).replace("|", "\\|")[:60] for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
