@@ -1,10 +1,21 @@
 """The one Definitions object: assets, checks, jobs, schedules, sensors and resources."""
 
-from __future__ import annotations
-
 import dagster as dg
 
-from litmos_pipeline.defs.resources import LitmosResource, WarehouseResource, env_or
+from litmos_pipeline import settings as cfg
+from litmos_pipeline.defs.provisioning import ProvisionResource, provision_job
+from litmos_pipeline.defs.publish import (
+    PublishResource,
+    build_failure_sensor,
+    build_task_sensor,
+    c1_sync_file,
+)
+from litmos_pipeline.defs.resources import (
+    C1Resource,
+    LitmosResource,
+    WarehouseResource,
+    env_or,
+)
 from litmos_pipeline.defs.sync import sync_assets, sync_job, sync_schedule
 
 
@@ -32,14 +43,46 @@ def warehouse_resource() -> WarehouseResource:
     )
 
 
-litmos_sync = sync_job()
+def c1_resource() -> C1Resource:
+    if not cfg.c1_configured():
+        return C1Resource()
+    return C1Resource(
+        client_id=dg.EnvVar("C1_CLIENT_ID"),
+        client_secret=dg.EnvVar("C1_CLIENT_SECRET"),
+        api_url=env_or("C1_API_URL", ""),
+        grpc_target=env_or("C1_GRPC_TARGET", ""),
+        host_id=env_or("C1_HOST_ID", ""),
+    )
+
+
+def publish_resource() -> PublishResource:
+    defaults = PublishResource()
+    return PublishResource(
+        c1z_output_dir=env_or("C1Z_OUTPUT_DIR", defaults.c1z_output_dir),
+        keep_files=env_or("C1Z_KEEP_FILES", defaults.keep_files),
+    )
+
+
+litmos_sync = sync_job(extra_selection=dg.AssetSelection.assets(c1_sync_file))
+publish_settings = cfg.load(cfg.PublishSettings)
 
 defs = dg.Definitions(
-    assets=sync_assets,
-    jobs=[litmos_sync],
+    assets=[*sync_assets, c1_sync_file],
+    jobs=[litmos_sync, provision_job],
     schedules=[sync_schedule(litmos_sync)],
-    resources={"litmos": litmos_resource(), "warehouse": warehouse_resource()},
+    sensors=[
+        build_task_sensor(litmos_sync, provision_job, publish_settings.sensor_interval_s,
+                          running=cfg.c1_configured()),
+        build_failure_sensor([litmos_sync, provision_job]),
+    ],
+    resources={
+        "litmos": litmos_resource(),
+        "warehouse": warehouse_resource(),
+        "c1": c1_resource(),
+        "publish": publish_resource(),
+        "provision": ProvisionResource(dry_run=env_or("LITMOS_PROVISION_DRY_RUN", "false")),
+    },
     # Steps of a run share one process: staging files are opened by one step at a time,
-    # and a provisioning run starts without a subprocess per step.
+    # the C1 task heartbeat lives as long as the run, and a provisioning run starts fast.
     executor=dg.in_process_executor,
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,8 +18,17 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
 from litmos_pipeline import settings as cfg
+from litmos_pipeline.c1.client import BatonClient, default_target
+from litmos_pipeline.c1.credentials import (
+    C1CredentialsError,
+    TokenSource,
+    default_token_url,
+    parse_client_id,
+)
+from litmos_pipeline.c1.heartbeat import TaskHeartbeat
 from litmos_pipeline.c1.ksuid import ksuid_from
 from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.warehouse import store
@@ -126,3 +136,86 @@ def sync_identity(context: dg.OpExecutionContext | dg.AssetExecutionContext) -> 
         run_id=context.run_id,
         started_at=started.astimezone(UTC).replace(tzinfo=None),
     )
+
+
+TASK_ID_TAG = "c1/task_id"
+TASK_KIND_TAG = "c1/task_kind"
+_TOKEN_SOURCES: dict[tuple[str, str], TokenSource] = {}
+
+
+def _token_source(client_id: str, secret: str, token_url: str) -> TokenSource:
+    # One token per process and client, refreshed before expiry, shared by sensor ticks.
+    key = (client_id, token_url)
+    if key not in _TOKEN_SOURCES:
+        _TOKEN_SOURCES[key] = TokenSource(client_id, secret, token_url=token_url)
+    return _TOKEN_SOURCES[key]
+
+
+class C1Resource(dg.ConfigurableResource):
+    """ConductorOne's service-mode API (BatonService) for this connector.
+
+    Optional: without C1_CLIENT_ID and C1_CLIENT_SECRET the pipeline still syncs and writes
+    c1z files; it just has no C1 to talk to.
+    """
+
+    client_id: str = ""
+    client_secret: str = ""
+    api_url: str = ""
+    grpc_target: str = ""
+    host_id: str = ""
+    _heartbeat: TaskHeartbeat | None = PrivateAttr(default=None)
+    _run_client: BatonClient | None = PrivateAttr(default=None)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+    def settings(self) -> cfg.C1Settings:
+        return cfg.load(cfg.C1Settings, {
+            "C1_CLIENT_ID": self.client_id, "C1_CLIENT_SECRET": self.client_secret,
+            "C1_API_URL": self.api_url, "C1_GRPC_TARGET": self.grpc_target,
+        })
+
+    def connect(self) -> BatonClient:
+        s = self.settings()
+        try:
+            tenant_host = parse_client_id(s.client_id).tenant_host
+            tokens = _token_source(s.client_id, s.client_secret.get_secret_value(),
+                                   default_token_url(tenant_host, s.api_url))
+        except C1CredentialsError as exc:
+            raise cfg.SettingsError(str(exc)) from None
+        host_id = self.host_id or f"litmos-pipeline-{socket.gethostname()}"
+        return BatonClient(default_target(tenant_host, s.grpc_target), tokens, host_id=host_id)
+
+    @contextmanager
+    def client(self) -> Iterator[BatonClient]:
+        client = self.connect()
+        try:
+            yield client
+        finally:
+            client.close()
+
+    @property
+    def heartbeat(self) -> TaskHeartbeat | None:
+        return self._heartbeat
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """A run working on a C1 task keeps it leased for as long as the run lives."""
+        tags = context.dagster_run.tags if context.dagster_run else {}
+        task_id = tags.get(TASK_ID_TAG)
+        if not (task_id and self.configured):
+            return
+        self._run_client = self.connect()
+        self._heartbeat = TaskHeartbeat(self._run_client, task_id, interval_s=10.0).start()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._heartbeat:
+            self._heartbeat.stop()
+        if self._run_client:
+            self._run_client.close()
+
+    def run_client(self) -> BatonClient:
+        """The client opened for this run's task (see setup_for_execution)."""
+        if self._run_client is None:
+            raise RuntimeError("this run carries no C1 task, or C1 is not configured")
+        return self._run_client

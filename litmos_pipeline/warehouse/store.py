@@ -67,7 +67,7 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file, waiting while another process holds its lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    config = {"memory_limit": memory_limit, "threads": 2, "TimeZone": "UTC",
+    config = {"memory_limit": memory_limit, "threads": 2,
               "preserve_insertion_order": False}
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.05
@@ -118,7 +118,8 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str, catalog: str | None
 
 
 def count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    name = ".".join(f'"{part}"' for part in table.split("."))
+    row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
     return int(row[0]) if row else 0
 
 

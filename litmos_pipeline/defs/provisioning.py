@@ -1,0 +1,153 @@
+"""The provision job: one C1 task (grant, revoke, create_account) -> Litmos -> FinishTask."""
+
+import base64
+import time
+from typing import Any
+
+import dagster as dg
+from google.protobuf.message import Message
+
+from litmos_pipeline import settings as cfg
+from litmos_pipeline.c1.client import BatonClient
+from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
+from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
+from litmos_pipeline.defs.publish import mark_task_finished
+from litmos_pipeline.defs.resources import C1Resource, LitmosResource, WarehouseResource
+from litmos_pipeline.litmos.client import LitmosError
+from litmos_pipeline.provisioning.flow import (
+    Action,
+    Provisioner,
+    Result,
+    TaskRefused,
+    action_for,
+    grant_message,
+    user_resource,
+)
+from litmos_pipeline.warehouse import store
+
+
+class ProvisionResource(dg.ConfigurableResource):
+    dry_run: str = "false"
+
+    def settings(self) -> cfg.ProvisionSettings:
+        return cfg.load(cfg.ProvisionSettings, {"LITMOS_PROVISION_DRY_RUN": self.dry_run})
+
+
+class ProvisionTaskConfig(dg.Config):
+    task_b64: str  # the C1 task, protobuf-encoded, as the task sensor received it
+
+
+@dg.op(description="Validate the task, change Litmos, read back, record, finish in C1.")
+def provision_task(context: dg.OpExecutionContext, config: ProvisionTaskConfig,
+                   litmos: LitmosResource, warehouse: WarehouseResource, c1: C1Resource,
+                   provision: ProvisionResource) -> dg.Output[dict[str, Any]]:
+    started = time.monotonic()
+    requested_at = store.now_utc()
+    task = baton.Task.FromString(base64.b64decode(config.task_b64))
+    settings = litmos.settings()
+    dry_run = provision.settings().dry_run
+    outcome: dict[str, Any] = {"task_id": task.id, "dry_run": dry_run}
+    action: Action | None = None
+    result: Result | None = None
+    error: Exception | None = None
+    try:
+        action = action_for(task)
+        with litmos.client(context.log, provisioning=True) as client:
+            provisioner = Provisioner(client, course_filter=settings.course_ids,
+                                      send_messages=settings.send_messages, dry_run=dry_run,
+                                      log=context.log.info)
+            result = provisioner.apply(action)
+            outcome["litmos_requests"] = client.stats.requests
+    except (TaskRefused, LitmosError) as exc:
+        error = exc
+    kind = task.WhichOneof("task_type") or "unknown"
+    retryable = isinstance(error, LitmosError) and error.retryable
+    status = "failed" if error else ("dry_run" if dry_run else "succeeded")
+    message = str(error) if error else _describe(kind, result)
+    _record(warehouse, context, task.id, kind, action, result, status, retryable, message,
+            requested_at, record_grants=not (error or dry_run))
+    _finish(context, c1, task.id, kind, action, result, error, dry_run, retryable)
+    outcome.update(kind=kind, outcome=status, retryable=retryable, message=message,
+                   seconds=round(time.monotonic() - started, 2))
+    if action is not None and action.grant_id and status == "succeeded":
+        context.log_event(dg.AssetMaterialization(
+            asset_key="c1_grants", description=f"{kind} of {action.grant_id} (task {task.id})",
+            metadata={"task_id": task.id, "change": kind, "grant_id": action.grant_id}))
+    if error is not None:
+        raise dg.Failure(description=f"task {task.id} ({kind}) failed: {message}",
+                         metadata={"retryable": retryable}, allow_retries=False)
+    return dg.Output(outcome, metadata={k: v for k, v in outcome.items() if v is not None})
+
+
+def _describe(kind: str, result: Result | None) -> str:
+    if result is None:
+        return ""
+    target = result.action.grant_id or result.action.account.get("UserName", "")
+    calls = "; ".join(result.calls)
+    return f"{kind} {target}: {calls}" + ("" if result.changed else " (already so)")
+
+
+def _record(warehouse: WarehouseResource, context: dg.OpExecutionContext, task_id: str,
+            kind: str, action: Action | None, result: Result | None, status: str,
+            retryable: bool, message: str, requested_at: Any, *, record_grants: bool) -> None:
+    a = action or Action(kind=kind)
+    params: dict[str, Any] = {
+        "task_id": task_id, "task_kind": kind, "run_id": context.run_id,
+        "requested_at": requested_at, "now": store.now_utc(),
+        "entitlement_id": a.entitlement_id, "principal_id": a.user_id,
+        "grant_id": a.grant_id, "resource_type_id": a.resource_type,
+        "resource_id": a.resource_id, "outcome": status, "retryable": retryable,
+        "litmos_calls": "; ".join(result.calls) if result else "", "message": message,
+    }
+    with warehouse.main() as main:
+        main.execute("BEGIN")
+        if record_grants and a.kind in ("grant", "revoke"):
+            store.run_sql(main, "provision.sql", a.kind, params)
+            store.run_sql(main, "provision.sql", "record_change",
+                          {**params, "change": "added" if a.kind == "grant" else "removed"})
+        if record_grants and a.kind == "create_account" and result and result.user:
+            store.run_sql(main, "provision.sql", "create_user", _user_params(result.user))
+        store.run_sql(main, "provision.sql", "audit", params)
+        main.execute("COMMIT")
+
+
+def _user_params(user: dict[str, Any]) -> dict[str, Any]:
+    name = " ".join(p for p in (user.get("FirstName"), user.get("LastName")) if p)
+    return {"user_id": user["Id"], "display_name": name or user.get("UserName"),
+            "login": user.get("UserName"), "email": user.get("Email"),
+            "given_name": user.get("FirstName"), "family_name": user.get("LastName")}
+
+
+def _finish(context: dg.OpExecutionContext, c1: C1Resource, task_id: str, kind: str,
+            action: Action | None, result: Result | None, error: Exception | None,
+            dry_run: bool, retryable: bool) -> None:
+    if not c1.configured:
+        context.log.warning("C1 is not configured: the outcome is recorded but not reported")
+        return
+    client: BatonClient = c1.run_client()
+    if error is not None or dry_run or result is None:
+        reason = str(error) if error else "dry run (LITMOS_PROVISION_DRY_RUN): nothing changed"
+        client.finish_task_error(task_id, reason, non_retryable=not retryable)
+    else:
+        client.finish_task_success(task_id, _response(kind, result))
+    mark_task_finished(context.instance, context.run_id)
+    context.log.info(f"finished C1 task {task_id}")
+
+
+def _response(kind: str, result: Result) -> Message:
+    if kind == "grant":
+        return v2.GrantManagerServiceGrantResponse(grants=[grant_message(result.action)])
+    if kind == "revoke":
+        return v2.GrantManagerServiceRevokeResponse()
+    resource = user_resource(result.user or {})
+    if result.changed:
+        return v2.CreateAccountResponse(success=v2.CreateAccountResponse.SuccessResult(
+            resource=resource, is_create_account_result=True))
+    return v2.CreateAccountResponse(already_exists=v2.CreateAccountResponse.AlreadyExistsResult(
+        resource=resource, is_create_account_result=True))
+
+
+@dg.job(name="litmos_provision", tags={"litmos/provision": "task"},
+        description="Carries out one C1 access request in Litmos (launched by c1_task_sensor).")
+def provision_job() -> None:
+    provision_task()

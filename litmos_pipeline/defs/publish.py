@@ -1,0 +1,242 @@
+"""Publishing to C1: the c1z sync file, C1's task loop sensor, and failure reporting."""
+
+import base64
+import logging
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from litmos_pipeline import settings as cfg
+from litmos_pipeline.c1 import c1z
+from litmos_pipeline.c1.client import C1Error, task_kind
+from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
+from litmos_pipeline.defs.resources import (
+    TASK_ID_TAG,
+    TASK_KIND_TAG,
+    C1Resource,
+    WarehouseResource,
+    sync_identity,
+)
+from litmos_pipeline.defs.sync import SYNC_TAGS
+from litmos_pipeline.warehouse import snapshot, store
+
+log = logging.getLogger(__name__)
+
+PUBLISH = {"group_name": "c1_publish", "kinds": {"c1", "sqlite"}}
+LATEST = "latest.c1z"
+PROVISION_KINDS = {"grant", "revoke", "create_account"}
+MAX_TASKS_PER_TICK = 20
+FINISHED_TAG = "c1/finished"
+
+
+class PublishResource(dg.ConfigurableResource):
+    """Where c1z files go and how often the task sensor polls C1."""
+
+    c1z_output_dir: str = str(cfg.DEFAULT_DATA_DIR / "c1z")
+    keep_files: str = "10"
+
+    def settings(self) -> cfg.PublishSettings:
+        return cfg.load(cfg.PublishSettings, {"C1Z_OUTPUT_DIR": self.c1z_output_dir,
+                                              "C1Z_KEEP_FILES": self.keep_files})
+
+
+@dg.asset(
+    **PUBLISH,
+    deps=["c1_resource_types", "c1_resources", "c1_entitlements", "c1_grants"],
+    description="The sync as a version-1 c1z file in C1Z_OUTPUT_DIR (newest also as "
+                "latest.c1z); uploaded to C1 when the run serves a C1 sync task.",
+)
+def c1_sync_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                 publish: PublishResource, c1: C1Resource) -> dg.MaterializeResult:
+    out_dir = publish.settings().c1z_output_dir
+    stage_path = warehouse.staging_path(context.run_id)
+    sync_id, started_at = _stage_published_snapshot(context, warehouse, stage_path)
+    dest = out_dir / f"{sync_id}.c1z"
+    with store.opened(stage_path, read_only=True) as con:
+        summary = c1z.write_c1z(dest, con, sync_id=sync_id, started_at=started_at,
+                                ended_at=store.now_utc())
+    _point_latest(dest)
+    removed = _prune(out_dir, publish.settings().keep_c1z_files)
+    context.log.info(f"wrote {dest.name}: {summary.size_bytes} bytes, {summary.grants} grants")
+    metadata: dict[str, Any] = {
+        "path": dg.MetadataValue.path(str(dest)),
+        "sync_id": sync_id,
+        "size_bytes": summary.size_bytes,
+        "sha256": summary.sha256,
+        "resource_types": summary.resource_types,
+        "resources": summary.resources,
+        "entitlements": summary.entitlements,
+        "grants": summary.grants,
+        "write_s": round(summary.seconds, 2),
+        "grants_per_s": round(summary.grants / summary.seconds) if summary.seconds else None,
+        "old_files_removed": removed,
+    }
+    task_id = context.run.tags.get(TASK_ID_TAG)
+    if task_id and c1.configured:
+        metadata.update(_upload_and_finish(context, c1, task_id, dest))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _stage_published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                              stage_path: Path) -> tuple[str, datetime]:
+    """The snapshot to write: this run's, or (run alone) the current one copied out briefly."""
+    identity = sync_identity(context)
+    with warehouse.main() as main:
+        row = main.execute("SELECT sync_id, started_at FROM sync_runs "
+                           "ORDER BY finished_at DESC LIMIT 1").fetchone()
+        if row is None:
+            raise snapshot.SnapshotRefused("no sync has been published yet: run litmos_sync")
+        if row[0] == identity.sync_id and stage_path.exists():
+            return row[0], row[1]
+        main.execute(f"ATTACH '{_sql_path(stage_path)}' AS stage")
+        try:
+            for table in snapshot.C1_TABLES:
+                main.execute(f"CREATE OR REPLACE TABLE stage.{table} AS FROM {table}")
+        finally:
+            main.execute("DETACH stage")
+    return row[0], row[1]
+
+
+def _upload_and_finish(context: dg.AssetExecutionContext, c1: C1Resource, task_id: str,
+                       path: Path) -> dict[str, Any]:
+    heartbeat = c1.heartbeat
+    if heartbeat and heartbeat.cancelled.is_set():
+        raise RuntimeError(f"C1 cancelled task {task_id}; the c1z was not uploaded")
+    client = c1.run_client()
+    started = time.monotonic()
+    digest = client.upload_asset(task_id, path)
+    client.finish_task_success(task_id, None)
+    mark_task_finished(context.instance, context.run_id)
+    context.log.info(f"uploaded {path.name} to C1 for task {task_id} and finished it")
+    return {"c1_task_id": task_id, "upload_s": round(time.monotonic() - started, 2),
+            "uploaded_sha256": digest}
+
+
+def _point_latest(dest: Path) -> None:
+    # A hard link renamed into place: readers of latest.c1z see the old file or the new one.
+    tmp = dest.parent / f".{LATEST}.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    os.link(dest, tmp)
+    os.replace(tmp, dest.parent / LATEST)
+
+
+def _prune(out_dir: Path, keep: int) -> int:
+    files = sorted((p for p in out_dir.glob("*.c1z") if p.name != LATEST),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[keep:]:
+        old.unlink(missing_ok=True)
+    return len(files[keep:])
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def task_tags(task: baton.Task) -> dict[str, str]:
+    """Tags a run gets from its task, so the UI can filter runs by task, kind and target."""
+    kind = task_kind(task)
+    tags = {TASK_ID_TAG: task.id, TASK_KIND_TAG: kind}
+    if kind == "grant":
+        tags["c1/entitlement"] = task.grant.entitlement.id
+        tags["c1/principal"] = task.grant.principal.id.resource
+    elif kind == "revoke":
+        tags["c1/entitlement"] = task.revoke.grant.entitlement.id
+        tags["c1/principal"] = task.revoke.grant.principal.id.resource
+    elif kind == "create_account":
+        tags["c1/principal"] = task.create_account.account_info.login
+    return tags
+
+
+def build_task_sensor(sync_job: Any, provision_job: Any, interval_s: int,
+                      running: bool) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="c1_task_sensor", jobs=[sync_job, provision_job],
+        minimum_interval_seconds=interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING if running
+        else dg.DefaultSensorStatus.STOPPED,
+        description="Polls C1 (GetTask) and turns sync_full tasks into litmos_sync runs and "
+                    "grant/revoke/create_account tasks into litmos_provision runs.",
+    )
+    def c1_task_sensor(context: dg.SensorEvaluationContext, c1: C1Resource):
+        if not c1.configured:
+            return dg.SkipReason("C1_CLIENT_ID / C1_CLIENT_SECRET are not set")
+        requests: list[dg.RunRequest] = []
+        with c1.client() as client:
+            _hello_once(client)
+            for _ in range(MAX_TASKS_PER_TICK):
+                task, _, _ = client.get_task()
+                if task is None:
+                    break
+                request = _run_request(task, client, sync_job.name, provision_job.name)
+                if request is not None:
+                    requests.append(request)
+        if not requests:
+            return dg.SkipReason("no task from C1")
+        return requests
+
+    return c1_task_sensor
+
+
+_HELLO_SENT: set[str] = set()
+
+
+def _hello_once(client: Any) -> None:
+    # Once per process and host: C1 learns our capabilities when the daemon starts.
+    if client.host_id not in _HELLO_SENT:
+        client.hello()
+        _HELLO_SENT.add(client.host_id)
+
+
+def _run_request(task: baton.Task, client: Any, sync_job: str,
+                 provision_job: str) -> dg.RunRequest | None:
+    kind = task_kind(task)
+    tags = task_tags(task)
+    if kind == "sync_full":
+        return dg.RunRequest(run_key=task.id, job_name=sync_job, tags={**tags, **SYNC_TAGS})
+    if kind in PROVISION_KINDS:
+        return dg.RunRequest(
+            run_key=task.id, job_name=provision_job, tags=tags,
+            run_config={"ops": {"provision_task": {"config": {
+                "task_b64": _encode_task(task)}}}},
+        )
+    if kind == "hello":
+        client.finish_task_success(task.id, None)
+        return None
+    client.finish_task_error(task.id, f"litmos-pipeline does not handle {kind} tasks",
+                             non_retryable=True)
+    return None
+
+
+def _encode_task(task: baton.Task) -> str:
+    return base64.b64encode(task.SerializeToString(deterministic=True)).decode()
+
+
+def build_failure_sensor(jobs: list[Any]) -> dg.SensorDefinition:
+    @dg.run_failure_sensor(
+        name="c1_task_failure_sensor", monitored_jobs=jobs,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Finishes the C1 task of a failed run with an error saying why.",
+    )
+    def c1_task_failure_sensor(context: dg.RunFailureSensorContext, c1: C1Resource) -> None:
+        task_id = context.dagster_run.tags.get(TASK_ID_TAG)
+        run = context.instance.get_run_by_id(context.dagster_run.run_id)
+        if not task_id or not c1.configured or (run and run.tags.get(FINISHED_TAG)):
+            return
+        reason = context.failure_event.message or "the run failed"
+        with c1.client() as client:
+            try:
+                client.finish_task_error(task_id, f"Dagster run {context.dagster_run.run_id} "
+                                         f"failed: {reason}"[:2000], non_retryable=False)
+            except C1Error as exc:
+                context.log.warning(f"could not finish C1 task {task_id}: {exc}")
+
+    return c1_task_failure_sensor
+
+
+def mark_task_finished(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Record on the run that its C1 task got its FinishTask, so it is never sent twice."""
+    instance.add_run_tags(run_id, {FINISHED_TAG: "true"})

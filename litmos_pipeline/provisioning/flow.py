@@ -1,0 +1,262 @@
+"""Carry out one C1 provisioning task against Litmos: validate, change, read back.
+
+Knows Litmos and C1's ids, not Dagster: the provision op wires it to the task loop and
+the warehouse. Every step is idempotent, so a task delivered twice, or re-run after a run
+died between the Litmos call and FinishTask, has one effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from google.protobuf import struct_pb2
+
+from litmos_pipeline.c1 import ids
+from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
+from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
+from litmos_pipeline.litmos.client import LitmosClient, LitmosError, LitmosNotFound
+from litmos_pipeline.litmos.endpoints import TEAM_ROLE_PATHS
+
+GRANTABLE = {("course", "assigned"), ("team", "member"), ("team", "leader"), ("team", "admin")}
+STATE_SLUGS = {"completed", "in_progress"}
+
+
+class TaskRefused(ValueError):
+    """A request that can never succeed as asked (non-retryable in C1's terms)."""
+
+
+class Missing(TaskRefused):
+    """The user or the team/course does not exist in Litmos."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a task asks of Litmos, in our terms."""
+
+    kind: str                      # grant | revoke | create_account
+    resource_type: str = ""        # team | course
+    resource_id: str = ""
+    slug: str = ""
+    user_id: str = ""
+    account: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def entitlement_id(self) -> str:
+        if not self.resource_type:
+            return ""
+        return ids.entitlement_id(self.resource_type, self.resource_id, self.slug)
+
+    @property
+    def grant_id(self) -> str:
+        if not self.resource_type:
+            return ""
+        return ids.grant_id(self.entitlement_id, "user", self.user_id)
+
+
+@dataclass
+class Result:
+    action: Action
+    calls: list[str] = field(default_factory=list)
+    changed: bool = False          # False: it already was so (still a success)
+    user: dict[str, str | None] | None = None
+
+
+def action_for(task: baton.Task) -> Action:
+    """Read and check a task; raises TaskRefused for what we will never do."""
+    kind = task.WhichOneof("task_type")
+    if kind == "grant":
+        entitlement, principal = task.grant.entitlement, task.grant.principal
+        return _membership("grant", entitlement.id, principal)
+    if kind == "revoke":
+        grant = task.revoke.grant
+        return _membership("revoke", grant.entitlement.id, grant.principal)
+    if kind == "create_account":
+        return Action(kind="create_account", account=_account(task.create_account.account_info))
+    raise TaskRefused(f"task kind {kind!r} is not a provisioning task")
+
+
+def _membership(kind: str, entitlement_id: str, principal: v2.Resource) -> Action:
+    try:
+        ref = ids.parse_entitlement_id(entitlement_id)
+    except ValueError as exc:
+        raise TaskRefused(f"entitlement {entitlement_id!r} is not one of ours: {exc}") from None
+    if (ref.resource_type, ref.slug) not in GRANTABLE:
+        if ref.slug in STATE_SLUGS:
+            raise TaskRefused(f"{entitlement_id} is a course state set by Litmos, not "
+                              "something that can be granted or revoked")
+        raise TaskRefused(f"entitlement {entitlement_id} is not one of ours")
+    if principal.id.resource_type != "user" or not principal.id.resource:
+        raise TaskRefused(f"principal {principal.id.resource_type}:{principal.id.resource} "
+                          "is not a Litmos user")
+    return Action(kind=kind, resource_type=ref.resource_type, resource_id=ref.resource_id,
+                  slug=ref.slug, user_id=principal.id.resource)
+
+
+def _account(info: v2.AccountInfo) -> dict[str, str]:
+    profile = _struct_strings(info.profile)
+    email = next((e.address for e in info.emails if e.is_primary),
+                 info.emails[0].address if info.emails else profile.get("email", ""))
+    account = {
+        "UserName": info.login or email,
+        "Email": email,
+        "FirstName": profile.get("first_name") or profile.get("given_name", ""),
+        "LastName": profile.get("last_name") or profile.get("family_name", ""),
+    }
+    if not account["UserName"]:
+        raise TaskRefused("create_account task has neither a login nor an email")
+    return account
+
+
+def _struct_strings(struct: struct_pb2.Struct) -> dict[str, str]:
+    return {k: v.string_value for k, v in struct.fields.items()
+            if v.WhichOneof("kind") == "string_value"}
+
+
+class Provisioner:
+    """Applies Actions through a (paced, retrying) Litmos client."""
+
+    def __init__(self, client: LitmosClient, *, course_filter: tuple[str, ...] = (),
+                 send_messages: bool = False, dry_run: bool = False,
+                 log: Callable[[str], None] = print) -> None:
+        self.client = client
+        self.course_filter = course_filter
+        self.send_messages = send_messages
+        self.dry_run = dry_run
+        self.log = log
+
+    def check(self, action: Action) -> None:
+        """Refuse what is outside the filter or unknown to Litmos."""
+        if action.kind == "create_account":
+            return
+        if (action.resource_type == "course" and self.course_filter
+                and action.resource_id not in self.course_filter):
+            raise TaskRefused(f"course {action.resource_id} is outside LITMOS_COURSE_IDS")
+        if self.client.get_one(f"/users/{_seg(action.user_id)}",
+                               f"user {action.user_id}") is None:
+            raise Missing(f"Litmos has no user {action.user_id}")
+        collection = "courses" if action.resource_type == "course" else "teams"
+        if self.client.get_one(f"/{collection}/{_seg(action.resource_id)}",
+                               f"{action.resource_type} {action.resource_id}") is None:
+            raise Missing(f"Litmos has no {action.resource_type} {action.resource_id}")
+
+    def apply(self, action: Action) -> Result:
+        try:
+            self.check(action)
+        except Missing as exc:
+            if action.kind != "revoke":
+                raise
+            # Revoking from a user or resource that no longer exists: already gone.
+            self.log(f"{exc}: nothing to revoke")
+            return Result(action)
+        result = Result(action)
+        planned = self._plan(action)
+        result.calls = [describe for describe, _ in planned]
+        if self.dry_run:
+            for describe in result.calls:
+                self.log(f"dry run: would call {describe}")
+            return result
+        for describe, call in planned:
+            self.log(f"calling {describe}")
+            outcome = call()
+            if isinstance(outcome, tuple):  # create_account: (user, created)
+                result.user, result.changed = outcome
+            else:
+                result.changed = outcome is not False
+        self._confirm(action, result)
+        return result
+
+    def _plan(self, a: Action) -> list[tuple[str, Callable[[], object]]]:
+        c, send = self.client, self.send_messages
+        msg = f"sendmessage={'true' if send else 'false'}"
+        if a.kind == "create_account":
+            return [(f"POST /users ({a.account['UserName']}, {msg})",
+                     lambda: self._create_user(a.account))]
+        if a.resource_type == "course":
+            if a.kind == "grant":
+                return [(f"POST /users/{a.user_id}/courses [{a.resource_id}] ({msg})",
+                         lambda: c.assign_course(a.user_id, a.resource_id, send_message=send))]
+            return [(f"DELETE /users/{a.user_id}/courses/{a.resource_id}",
+                     lambda: c.unassign_course(a.user_id, a.resource_id))]
+        if a.slug == "member":
+            if a.kind == "grant":
+                return [(f"POST /teams/{a.resource_id}/users [{a.user_id}]",
+                         lambda: c.add_team_member(a.resource_id, a.user_id))]
+            return [(f"DELETE /teams/{a.resource_id}/users/{a.user_id}",
+                     lambda: c.remove_team_member(a.resource_id, a.user_id))]
+        verb = "PUT" if a.kind == "grant" else "DELETE"
+        path = f"/teams/{a.resource_id}/{TEAM_ROLE_PATHS[a.slug]}/{a.user_id}"
+        return [(f"{verb} {path}", lambda: c.set_team_role(
+            a.resource_id, a.slug, a.user_id, present=a.kind == "grant"))]
+
+    def _create_user(self, account: dict[str, str]) -> tuple[dict[str, str | None], bool]:
+        """POST /users; a second delivery of the task finds the user it created."""
+        existing = self._find_user(account["UserName"])
+        if existing is not None:
+            return existing, False
+        try:
+            return self.client.create_user(account, send_message=self.send_messages), True
+        except LitmosError as exc:
+            if exc.status != 400:
+                raise
+            existing = self._find_user(account["UserName"])
+            if existing is None:
+                raise TaskRefused(f"Litmos refused to create {account['UserName']}: {exc}") \
+                    from None
+            return existing, False
+
+    def _find_user(self, user_name: str) -> dict[str, str | None] | None:
+        for page in self.client.iter_pages("/users", f"users named {user_name}",
+                                           params={"search": user_name}):
+            for record in page:
+                if (record.get("UserName") or "").lower() == user_name.lower():
+                    return record
+        return None
+
+    def _confirm(self, a: Action, result: Result) -> None:
+        """Read back: a success reported to C1 must be true in Litmos."""
+        if a.kind == "create_account":
+            if not result.user or not result.user.get("Id"):
+                raise LitmosError("Litmos answered the user creation without an Id")
+            return
+        present = self._holds(a)
+        if present != (a.kind == "grant"):
+            raise LitmosError(
+                f"read-back after {a.kind} of {a.grant_id}: Litmos still "
+                f"{'lacks' if a.kind == 'grant' else 'has'} it", retryable=True)
+
+    def _holds(self, a: Action) -> bool:
+        if a.resource_type == "course":
+            try:
+                self.client.request(
+                    "GET", f"/users/{_seg(a.user_id)}/courses/{_seg(a.resource_id)}",
+                    what=f"course {a.resource_id} of user {a.user_id}")
+            except LitmosNotFound:
+                return False
+            return True
+        path = f"/teams/{_seg(a.resource_id)}/{TEAM_ROLE_PATHS[a.slug]}"
+        return any(r.get("Id") == a.user_id for page in
+                   self.client.iter_pages(path, f"team {a.resource_id} {a.slug}s")
+                   for r in page)
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def grant_message(a: Action) -> v2.Grant:
+    """The grant as C1 knows it, with the contract's ids."""
+    resource = v2.Resource(id=v2.ResourceId(resource_type=a.resource_type,
+                                            resource=a.resource_id))
+    return v2.Grant(
+        id=a.grant_id,
+        entitlement=v2.Entitlement(id=a.entitlement_id, resource=resource, slug=a.slug),
+        principal=v2.Resource(id=v2.ResourceId(resource_type="user", resource=a.user_id)),
+    )
+
+
+def user_resource(user: dict[str, str | None]) -> v2.Resource:
+    name = " ".join(p for p in (user.get("FirstName"), user.get("LastName")) if p)
+    return v2.Resource(id=v2.ResourceId(resource_type="user", resource=user["Id"] or ""),
+                       display_name=name or user.get("UserName") or "")

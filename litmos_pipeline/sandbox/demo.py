@@ -1,0 +1,200 @@
+"""`make demo`: the whole pipeline on the embedded sandboxes, through a real Dagster instance.
+
+1. starts the Litmos sandbox (a generated tenant) and the C1 sandbox on loopback;
+2. runs the full sync headless (`dagster job execute`), which also writes the c1z;
+3. starts the Dagster daemon, enqueues a C1 sync_full task and waits until the task sensor
+   has run it and C1 has received the upload;
+4. plays an access request: a grant task for a course, provisioned into Litmos;
+5. prints what happened and stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+
+from litmos_pipeline.sandbox import processes
+from litmos_pipeline.sandbox.processes import Child
+from litmos_pipeline.settings import PROJECT_ROOT
+
+DEMO_DIR = PROJECT_ROOT / "data" / "demo"
+DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
+MODULE = "litmos_pipeline.definitions"
+# The sandbox allows 6000 requests a minute (the real API: 100); we pace at 90% of it.
+SANDBOX_RATE = 6000
+
+
+def sandbox_env(litmos: Child, c1: Child | None, workdir: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(DAGSTER_HOME),
+        "LITMOS_API_KEY": litmos.info["api_key"],
+        "LITMOS_SOURCE": "litmos-pipeline-demo",
+        "LITMOS_BASE_URL": litmos.info["base_url"],
+        "LITMOS_REQUESTS_PER_MINUTE": str(int(SANDBOX_RATE * 0.9)),
+        "LITMOS_PROVISION_REQUESTS_PER_MINUTE": str(int(SANDBOX_RATE * 0.1)),
+        "LITMOS_DUCKDB_PATH": str(workdir / "litmos.duckdb"),
+        "C1Z_OUTPUT_DIR": str(workdir / "c1z"),
+        "C1_SENSOR_INTERVAL_S": "2",
+    }
+    if c1 is not None:
+        env.update({
+            "C1_CLIENT_ID": c1.info["client_id"], "C1_CLIENT_SECRET": c1.info["client_secret"],
+            "C1_API_URL": c1.info["api_url"], "C1_GRPC_TARGET": c1.info["grpc_target"],
+        })
+    return env
+
+
+def start_sandboxes(workdir: Path, preset: str = "small") -> tuple[Child, Child]:
+    logs = workdir / "logs"
+    litmos = processes.start_litmos_sandbox("--preset", preset, "--rate-limit",
+                                            str(SANDBOX_RATE), log_path=logs / "litmos.log")
+    c1 = processes.start_c1_sandbox("--next-heartbeat", "5", "--next-poll", "1",
+                                    "--data-dir", str(workdir / "c1-sandbox"),
+                                    log_path=logs / "c1.log")
+    return litmos, c1
+
+
+def _say(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def _wait(what: str, check: Callable[[], Any], timeout_s: float = 240.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def _finish_of(api: httpx.Client, task_id: str) -> dict[str, Any] | None:
+    finishes = api.get("/_sandbox/finishes", params={"task_id": task_id}).json()
+    items = finishes.get("finishes", finishes) if isinstance(finishes, dict) else finishes
+    return items[0] if items else None
+
+
+def _query(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    # Opened only while no run is writing, and closed at once (one writer per file).
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def run_demo(preset: str = "small") -> int:
+    started = time.monotonic()
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    DEMO_DIR.mkdir(parents=True)
+    _say(f"starting the Litmos sandbox ({preset} tenant) and the C1 sandbox on 127.0.0.1")
+    litmos, c1 = start_sandboxes(DEMO_DIR, preset)
+    daemon: Child | None = None
+    try:
+        env = sandbox_env(litmos, c1, DEMO_DIR)
+        litmos_api = httpx.Client(base_url=litmos.info["base_url"].rsplit("/v1.svc", 1)[0])
+        c1_api = httpx.Client(base_url=c1.info["api_url"])
+
+        _say("1. the full sync, headless: dagster job execute -j litmos_sync")
+        sync_started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "dagster", "job", "execute", "-m", MODULE,
+                        "-j", "litmos_sync"], env=env, check=True, cwd=PROJECT_ROOT,
+                       stdout=subprocess.DEVNULL)
+        sync_s = time.monotonic() - sync_started
+        stats = litmos_api.get("/_sandbox/stats").json()
+        db = DEMO_DIR / "litmos.duckdb"
+        counts = {t: _query(db, f"SELECT count(*) FROM {t}")[0][0] for t in (
+            "litmos_users", "litmos_teams", "litmos_courses", "litmos_team_members",
+            "litmos_course_enrollments", "c1_resources", "c1_entitlements", "c1_grants")}
+        for table, n in counts.items():
+            print(f"   {table:28} {n:>9,}")
+        print(f"   Litmos API requests: {stats.get('total_requests')}, "
+              f"503s: {stats.get('rate_limited_503s')}, sync time {sync_s:.1f}s")
+        print(f"   c1z files: {sorted(p.name for p in (DEMO_DIR / 'c1z').glob('*.c1z'))}")
+
+        _say("2. C1 asks for a full sync: the daemon's c1_task_sensor picks it up")
+        daemon = processes.start(
+            "dagster-daemon", [str(Path(sys.executable).parent / "dagster-daemon"), "run",
+                               "-m", MODULE],
+            env=env, ready_json=False, log_path=DEMO_DIR / "logs" / "daemon.log")
+        task_id = c1_api.post("/_sandbox/tasks/sync_full").json()["task_id"]
+        print(f"   enqueued sync_full task {task_id}")
+        finish = _wait(f"C1 to receive FinishTask for {task_id}",
+                       lambda: _finish_of(c1_api, task_id))
+        uploads = c1_api.get("/_sandbox/uploads", params={"task_id": task_id}).json()
+        print(f"   FinishTask: {_outcome(finish)}")
+        for upload in (uploads.get("uploads", uploads) if isinstance(uploads, dict)
+                       else uploads):
+            print(f"   C1 received {upload.get('size')} bytes, sha256 "
+                  f"{str(upload.get('sha256'))[:16]}…, rows {upload.get('row_counts') or ''}")
+
+        _say("3. an access request approved in C1: assign a course in Litmos")
+        user_id, course_id = _query(db, """
+            SELECT u.id, c.id FROM litmos_users u, litmos_courses c
+            WHERE u.active AND NOT EXISTS (SELECT 1 FROM litmos_course_enrollments e
+                  WHERE e.user_id = u.id AND e.course_id = c.id)
+            ORDER BY c.id, u.id LIMIT 1""")[0]
+        entitlement = f"course:{course_id}:assigned"
+        task_id = c1_api.post("/_sandbox/tasks/grant", json={
+            "entitlement_id": entitlement, "principal": f"user:{user_id}"}).json()["task_id"]
+        print(f"   enqueued grant task {task_id}: {entitlement} to user {user_id}")
+        requested = time.monotonic()
+        finish = _wait(f"FinishTask for {task_id}", lambda: _finish_of(c1_api, task_id))
+        latency = time.monotonic() - requested
+        print(f"   FinishTask after {latency:.1f}s: {_outcome(finish)}")
+        litmos_check = httpx.get(
+            f"{litmos.info['base_url']}/users/{user_id}/courses/{course_id}",
+            params={"source": "demo", "format": "json"},
+            headers={"apikey": litmos.info["api_key"]})
+        print(f"   Litmos GET /users/{user_id}/courses/{course_id}: HTTP "
+              f"{litmos_check.status_code}")
+        daemon.stop()
+        daemon = None
+        rows = _query(db, "SELECT grant_id FROM c1_grants WHERE principal_id = ? AND "
+                          "resource_id = ?", [user_id, course_id])
+        print(f"   grants in DuckDB now: {[r[0] for r in rows]}")
+        audit = _query(db, "SELECT outcome, litmos_calls FROM provisioning_audit "
+                           "ORDER BY finished_at DESC LIMIT 1")
+        print(f"   audit: {audit[0] if audit else 'none'}")
+        _say(f"done in {time.monotonic() - started:.1f}s — open the UI with `make ui`")
+        return 0
+    finally:
+        if daemon is not None:
+            daemon.stop()
+        c1.stop()
+        litmos.stop()
+
+
+def _outcome(finish: dict[str, Any]) -> str:
+    keys = ("outcome", "success", "error", "status", "response_type", "message")
+    return ", ".join(f"{k}={finish[k]}" for k in keys if k in finish and finish[k] not in
+                     (None, "")) or str(finish)[:200]
+
+
+def run_ui(preset: str = "small") -> int:
+    """The Dagster UI (webserver + daemon) against the sandboxes, until Ctrl-C."""
+    workdir = PROJECT_ROOT / "data" / "ui"
+    workdir.mkdir(parents=True, exist_ok=True)
+    litmos, c1 = start_sandboxes(workdir, preset)
+    env = sandbox_env(litmos, c1, workdir)
+    print(f"Litmos sandbox: {litmos.info['base_url']}  C1 sandbox: {c1.info['api_url']}")
+    print("enqueue a C1 task: python -m litmos_pipeline.sandbox c1 enqueue-sync "
+          f"--api-url {c1.info['api_url']}")
+    try:
+        return subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"],
+                               env=env, cwd=PROJECT_ROOT)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        c1.stop()
+        litmos.stop()

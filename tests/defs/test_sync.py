@@ -1,0 +1,166 @@
+"""The sync assets through Dagster against the Litmos sandbox (real HTTP, real DuckDB)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from litmos_pipeline.defs.sync import sync_assets
+from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox
+from litmos_pipeline.sandbox.tenant import Tenant
+from tests.conftest import sync_resources
+
+
+def expected_grants(tenant: Tenant, *, roles: bool = True) -> set[str]:
+    """The oracle: C1 grant ids computed from the sandbox's own model, not our SQL."""
+    out = set()
+    for team in tenant.teams():
+        # GET /teams/{id}/users lists active members only (the documented API).
+        lists = {"member": tenant.team_members(team.id, active_only=True)}
+        if roles:
+            lists |= {"leader": tenant.team_leaders(team.id),
+                      "admin": tenant.team_admins(team.id)}
+        for role, users in lists.items():
+            out |= {f"team:{team.id}:{role}:user:{u.id}" for u in users}
+    for course in tenant.courses():
+        for e in tenant.course_enrollments(course.id):
+            state = "completed" if e.completed else "in_progress"
+            out |= {f"course:{course.id}:assigned:user:{e.user_id}",
+                    f"course:{course.id}:{state}:user:{e.user_id}"}
+    return out
+
+
+def grants_in(db: Path) -> set[str]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {r[0] for r in con.execute("SELECT grant_id FROM c1_grants").fetchall()}
+
+
+def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+
+
+def test_full_sync_matches_the_tenant(tiny_sandbox: LitmosSandbox, tmp_path: Path,
+                                      instance: dg.DagsterInstance) -> None:
+    db = tmp_path / "w.duckdb"
+    result = dg.materialize(sync_assets, instance=instance,
+                            resources=sync_resources(tiny_sandbox.base_url,
+                                                     tiny_sandbox.api_key, db))
+    assert result.success
+    assert grants_in(db) == expected_grants(tiny_sandbox.tenant)
+    assert all(checks(result).values()) and len(checks(result)) == 5
+    users = result.asset_materializations_for_node("litmos_users")[0].metadata
+    assert users["rows"].value == 10 and users["api_requests"].value == 1
+    with duckdb.connect(str(db), read_only=True) as con:
+        parents = con.execute("SELECT count(*) FROM c1_resources WHERE resource_type_id='team' "
+                              "AND parent_resource_id IS NOT NULL").fetchone()[0]
+        assert parents == sum(1 for t in tiny_sandbox.tenant.teams() if t.parent >= 0) > 0
+
+
+def test_second_sync_reports_access_changes(tiny_sandbox: LitmosSandbox, tmp_path: Path,
+                                            instance: dg.DagsterInstance) -> None:
+    db = tmp_path / "w.duckdb"
+    resources = sync_resources(tiny_sandbox.base_url, tiny_sandbox.api_key, db)
+    assert dg.materialize(sync_assets, instance=instance, resources=resources).success
+    tenant = tiny_sandbox.tenant
+    team = tenant.teams()[0]
+    leaving = tenant.team_members(team.id)[-1]
+    tenant.remove_team_member(team.id, leaving.id)
+    result = dg.materialize(sync_assets, instance=instance, resources=resources)
+    meta = result.asset_materializations_for_node("access_changes")[0].metadata
+    assert meta["removed"].value >= 1
+    with duckdb.connect(str(db), read_only=True) as con:
+        removed = {r[0] for r in con.execute(
+            "SELECT grant_id FROM access_changes WHERE change = 'removed'").fetchall()}
+        syncs = con.execute("SELECT count(*) FROM sync_runs").fetchone()[0]
+    assert f"team:{team.id}:member:user:{leaving.id}" in removed
+    assert syncs == 2
+
+
+def test_course_filter_and_missing_course(tiny_sandbox: LitmosSandbox, tmp_path: Path,
+                                          instance: dg.DagsterInstance) -> None:
+    db = tmp_path / "w.duckdb"
+    course = tiny_sandbox.tenant.courses()[0]
+    resources = sync_resources(tiny_sandbox.base_url, tiny_sandbox.api_key, db,
+                               course_ids=f"{course.id},NoSuchCourse")
+    result = dg.materialize(sync_assets, instance=instance, resources=resources)
+    assert result.success  # a missing course is reported, not fatal
+    assert checks(result)["configured_courses_found"] is False
+    assert checks(result)["course_filter_respected"] is True
+    meta = result.asset_materializations_for_node("litmos_courses")[0].metadata
+    assert "NoSuchCourse" in meta["warning"].value
+    courses = {g.split(":")[1] for g in grants_in(db) if g.startswith("course:")}
+    assert courses == {course.id}
+
+
+def test_failed_sync_keeps_the_previous_snapshot(tiny_sandbox: LitmosSandbox, tmp_path: Path,
+                                                 instance: dg.DagsterInstance) -> None:
+    db = tmp_path / "w.duckdb"
+    resources = sync_resources(tiny_sandbox.base_url, tiny_sandbox.api_key, db)
+    assert dg.materialize(sync_assets, instance=instance, resources=resources).success
+    before = grants_in(db)
+    tenant = tiny_sandbox.tenant
+    tenant.remove_team_member(tenant.teams()[0].id, tenant.team_members(tenant.teams()[0].id)[0].id)
+    tiny_sandbox.add_fault(FaultRule("503", count=None, path_prefix="/courses/"))
+    result = dg.materialize(sync_assets, instance=instance, resources=resources,
+                            raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "gave up after 3 attempts" in failure.event_specific_data.error.to_string()
+    assert grants_in(db) == before
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sync_runs").fetchone()[0] == 1
+
+
+def test_empty_tenant_is_never_published(tmp_path: Path, instance: dg.DagsterInstance,
+                                         canned) -> None:
+    def answer(method: str, path: str, query: dict[str, str]):
+        return 200, "application/json; charset=utf-8", b"[]"
+
+    server = canned(answer)
+    db = tmp_path / "w.duckdb"
+    result = dg.materialize(sync_assets, instance=instance, raise_on_error=False,
+                            resources=sync_resources(server.base_url, "k", db))
+    assert not result.success
+    assert checks(result)["users_not_empty"] is False
+    with duckdb.connect(str(db)) as con:
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                           "'sync_runs'").fetchone()[0] == 0
+
+
+def test_bad_input_fails_clearly(tmp_path: Path, instance: dg.DagsterInstance,
+                                 canned) -> None:
+    bodies = {
+        "/v1.svc/users": json.dumps([{"Id": "u1", "UserName": "a"}, {"UserName": "b"}]),
+        "/v1.svc/teams": "<Teams><Team><Id>t1</Id>",
+    }
+
+    def answer(method: str, path: str, query: dict[str, str]):
+        if path in bodies:
+            ctype = "application/xml" if bodies[path].startswith("<") else "application/json"
+            return 200, ctype, bodies[path].encode()
+        return 200, "application/json", b"[]"
+
+    server = canned(answer)
+    result = dg.materialize(sync_assets, instance=instance, raise_on_error=False,
+                            resources=sync_resources(server.base_url, "k",
+                                                     tmp_path / "w.duckdb"))
+    errors = {e.step_key: e.event_specific_data.error.to_string()
+              for e in result.all_events if e.is_step_failure}
+    assert "record without Id in users start=0 (record #2" in errors["litmos_users"]
+    assert "teams (start=0): malformed XML" in errors["litmos_teams"]
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_definitions_load_with_jobs_schedule_and_sensors() -> None:
+    from litmos_pipeline.definitions import defs
+
+    repo = defs.get_repository_def()
+    assert {j.name for j in repo.get_all_jobs()} >= {"litmos_sync", "litmos_provision"}
+    schedule = repo.get_schedule_def("litmos_sync_schedule")
+    assert schedule.cron_schedule == "0 3 * * *"
+    assert {s.name for s in repo.sensor_defs} == {"c1_task_sensor", "c1_task_failure_sensor"}
+    keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
+    assert {"litmos_users", "c1_grants", "access_changes", "c1_sync_file"} <= keys
