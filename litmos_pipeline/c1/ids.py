@@ -130,9 +130,9 @@ def parse_grant_id(value: str) -> GrantRef:
 # The same formats as DuckDB macros, installed on every warehouse connection, so the SQL
 # transforms build ids exactly as the functions above do (tests hold the two together).
 DUCKDB_MACROS: Final = (
-    f"CREATE OR REPLACE MACRO c1_resource_key(t, id) AS t || '{SEP}' || id",
-    f"CREATE OR REPLACE MACRO c1_entitlement_id(t, id, slug) AS "
+    f"CREATE OR REPLACE TEMP MACRO c1_resource_key(t, id) AS t || '{SEP}' || id",
+    f"CREATE OR REPLACE TEMP MACRO c1_entitlement_id(t, id, slug) AS "
     f"t || '{SEP}' || id || '{SEP}' || slug",
-    f"CREATE OR REPLACE MACRO c1_grant_id(entitlement, principal_type, principal_id) AS "
+    f"CREATE OR REPLACE TEMP MACRO c1_grant_id(entitlement, principal_type, principal_id) AS "
     f"entitlement || '{SEP}' || principal_type || '{SEP}' || principal_id",
 )

@@ -4,7 +4,7 @@ import base64
 import logging
 import os
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from litmos_pipeline.c1 import c1z
 from litmos_pipeline.c1.client import C1Error, task_kind
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.defs.resources import (
+    HEARTBEAT_TAG,
     TASK_ID_TAG,
     TASK_KIND_TAG,
     C1Resource,
@@ -53,26 +54,30 @@ class PublishResource(dg.ConfigurableResource):
 def c1_sync_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                  publish: PublishResource, c1: C1Resource) -> dg.MaterializeResult:
     out_dir = publish.settings().c1z_output_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
     stage_path = warehouse.staging_path(context.run_id)
     sync_id, started_at = _stage_published_snapshot(context, warehouse, stage_path)
     dest = out_dir / f"{sync_id}.c1z"
     with store.opened(stage_path, read_only=True) as con:
-        summary = c1z.write_c1z(dest, con, sync_id=sync_id, started_at=started_at,
-                                ended_at=store.now_utc())
+        summary = c1z.write_c1z(dest, con, sync_id=sync_id,
+                                started_at=started_at.replace(tzinfo=UTC),
+                                ended_at=datetime.now(UTC))
     _point_latest(dest)
     removed = _prune(out_dir, publish.settings().keep_c1z_files)
-    context.log.info(f"wrote {dest.name}: {summary.size_bytes} bytes, {summary.grants} grants")
+    grants = summary.counts.get("grants", 0)
+    seconds = summary.total_seconds
+    context.log.info(f"wrote {dest.name}: {summary.size_bytes} bytes, {grants} grants "
+                     f"in {seconds:.1f}s")
     metadata: dict[str, Any] = {
         "path": dg.MetadataValue.path(str(dest)),
         "sync_id": sync_id,
         "size_bytes": summary.size_bytes,
+        "sqlite_bytes": summary.sqlite_bytes,
         "sha256": summary.sha256,
-        "resource_types": summary.resource_types,
-        "resources": summary.resources,
-        "entitlements": summary.entitlements,
-        "grants": summary.grants,
-        "write_s": round(summary.seconds, 2),
-        "grants_per_s": round(summary.grants / summary.seconds) if summary.seconds else None,
+        **{name: n for name, n in summary.counts.items()},
+        "write_s": round(seconds, 2),
+        **{f"{stage}_s": round(t, 2) for stage, t in summary.stage_seconds.items()},
+        "grants_per_s": round(grants / seconds) if seconds else None,
         "old_files_removed": removed,
     }
     task_id = context.run.tags.get(TASK_ID_TAG)
@@ -168,10 +173,11 @@ def build_task_sensor(sync_job: Any, provision_job: Any, interval_s: int,
         with c1.client() as client:
             _hello_once(client)
             for _ in range(MAX_TASKS_PER_TICK):
-                task, _, _ = client.get_task()
+                task, _, heartbeat_s = client.get_task()
                 if task is None:
                     break
-                request = _run_request(task, client, sync_job.name, provision_job.name)
+                request = _run_request(task, client, sync_job.name, provision_job.name,
+                                       heartbeat_s)
                 if request is not None:
                     requests.append(request)
         if not requests:
@@ -191,10 +197,10 @@ def _hello_once(client: Any) -> None:
         _HELLO_SENT.add(client.host_id)
 
 
-def _run_request(task: baton.Task, client: Any, sync_job: str,
-                 provision_job: str) -> dg.RunRequest | None:
+def _run_request(task: baton.Task, client: Any, sync_job: str, provision_job: str,
+                 heartbeat_s: float) -> dg.RunRequest | None:
     kind = task_kind(task)
-    tags = task_tags(task)
+    tags = {**task_tags(task), HEARTBEAT_TAG: f"{heartbeat_s:g}"}
     if kind == "sync_full":
         return dg.RunRequest(run_key=task.id, job_name=sync_job, tags={**tags, **SYNC_TAGS})
     if kind in PROVISION_KINDS:

@@ -140,6 +140,7 @@ def sync_identity(context: dg.OpExecutionContext | dg.AssetExecutionContext) -> 
 
 TASK_ID_TAG = "c1/task_id"
 TASK_KIND_TAG = "c1/task_kind"
+HEARTBEAT_TAG = "c1/heartbeat_s"
 _TOKEN_SOURCES: dict[tuple[str, str], TokenSource] = {}
 
 
@@ -205,8 +206,10 @@ class C1Resource(dg.ConfigurableResource):
         task_id = tags.get(TASK_ID_TAG)
         if not (task_id and self.configured):
             return
+        # C1 advises the interval with each task; like the SDK, keep it within 1 s..5 min.
+        interval = min(300.0, max(1.0, float(tags.get(HEARTBEAT_TAG) or 30.0)))
         self._run_client = self.connect()
-        self._heartbeat = TaskHeartbeat(self._run_client, task_id, interval_s=10.0).start()
+        self._heartbeat = TaskHeartbeat(self._run_client, task_id, interval_s=interval).start()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._heartbeat:

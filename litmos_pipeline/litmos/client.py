@@ -60,7 +60,8 @@ class CallStats:
     records: int = 0
     retries: int = 0
     rate_limited: int = 0
-    waited_s: float = 0.0
+    waited_s: float = 0.0  # sleeping to stay under the rate limit or backing off
+    http_s: float = 0.0  # inside HTTP calls (the API's time, plus transfer)
     by_status: dict[int, int] = field(default_factory=dict)
 
     def as_metadata(self) -> dict[str, Any]:
@@ -70,6 +71,7 @@ class CallStats:
             "api_retries": self.retries,
             "api_503s": self.rate_limited,
             "api_wait_s": round(self.waited_s, 2),
+            "api_http_s": round(self.http_s, 2),
         }
 
 
@@ -226,16 +228,20 @@ class LitmosClient:
         url = f"{self.base_url}{path}"
         attempt = 0
         while True:
+            paced = self._pacer.waited_s
             self._pacer.wait()
-            self.stats.waited_s = self._pacer.waited_s
+            self.stats.waited_s += self._pacer.waited_s - paced
             self.stats.requests += 1
+            sent = time.monotonic()
             try:
                 response = self._http.request(method, url, params=query, content=xml,
                                               headers=XML_BODY if xml is not None else None)
             except RETRYABLE_ERRORS as exc:
+                self.stats.http_s += time.monotonic() - sent
                 reason = f"{type(exc).__name__}"
                 retry_after = None
             else:
+                self.stats.http_s += time.monotonic() - sent
                 status = response.status_code
                 self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
                 if status < 400:
@@ -256,6 +262,7 @@ class LitmosClient:
             self.stats.retries += 1
             self._progress(f"Litmos {what}: {reason}, retry {attempt} in {delay:.1f}s")
             self._sleep(delay)
+            self.stats.waited_s += delay
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

@@ -3,14 +3,14 @@
 -- Id formats mirror litmos_pipeline/c1/ids.py (the c1_* macros are defined from there).
 
 -- name: macros
-CREATE OR REPLACE MACRO litmos_bool(s) AS lower(trim(s)) IN ('true', '1', 'yes');
-CREATE OR REPLACE MACRO litmos_ts(s) AS CASE
+CREATE OR REPLACE TEMP MACRO litmos_bool(s) AS lower(trim(s)) IN ('true', '1', 'yes');
+CREATE OR REPLACE TEMP MACRO litmos_ts(s) AS CASE
     WHEN s IS NULL OR trim(s) = '' THEN NULL
     WHEN s LIKE '/Date(%' THEN make_timestamp(
         TRY_CAST(regexp_extract(s, '/Date\((-?\d+)', 1) AS BIGINT) * 1000)
     ELSE TRY_CAST(TRY_CAST(s AS TIMESTAMPTZ) AS TIMESTAMP)
 END;
-CREATE OR REPLACE MACRO nonblank(s) AS nullif(trim(s), '');
+CREATE OR REPLACE TEMP MACRO nonblank(s) AS nullif(trim(s), '');
 
 -- name: litmos_users
 CREATE OR REPLACE TABLE litmos_users AS

@@ -1,0 +1,72 @@
+"""c1_task_sensor through build_sensor_context with a real instance and the C1 sandbox."""
+
+from __future__ import annotations
+
+import time
+
+import dagster as dg
+
+from litmos_pipeline.defs.provisioning import provision_job
+from litmos_pipeline.defs.publish import build_task_sensor
+from litmos_pipeline.defs.resources import C1Resource
+from litmos_pipeline.defs.sync import sync_job
+from litmos_pipeline.sandbox.c1_server import C1Sandbox
+
+
+def resources(c1: C1Sandbox) -> dict[str, C1Resource]:
+    client_id, secret = c1.register_client("sensor")
+    return {"c1": C1Resource(client_id=client_id, client_secret=secret, api_url=c1.api_url,
+                             grpc_target=c1.grpc_target, host_id="sensor-test")}
+
+
+def tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance,
+         res: dict[str, C1Resource]) -> list[dg.RunRequest]:
+    with dg.build_sensor_context(instance=instance, resources=res) as context:
+        return list(sensor.evaluate_tick(context).run_requests or [])
+
+
+def test_tasks_become_run_requests_keyed_by_task_id() -> None:
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=5, running=True)
+    with C1Sandbox(lease_timeout_s=0.5) as c1, dg.instance_for_test() as instance:
+        res = resources(c1)
+        sync_id = c1.enqueue_sync_full()
+        grant_id = c1.enqueue_grant("course:c1:assigned", "user:u1")
+        requests = tick(sensor, instance, res)
+        assert [(r.run_key, r.job_name) for r in requests] == [
+            (sync_id, "litmos_sync"), (grant_id, "litmos_provision")]
+        assert requests[0].tags["c1/task_kind"] == "sync_full"
+        assert requests[0].tags["litmos/sync"] == "full"
+        assert requests[1].tags["c1/entitlement"] == "course:c1:assigned"
+        assert requests[1].tags["c1/principal"] == "u1"
+        assert "task_b64" in requests[1].run_config["ops"]["provision_task"]["config"]
+        assert len(c1.hellos) == 1  # capabilities announced once
+
+        # Nothing new: the sensor skips. After the lease lapses C1 offers the same tasks
+        # again, and the sensor asks for the same run keys (Dagster runs each key once).
+        assert tick(sensor, instance, res) == []
+        time.sleep(0.8)
+        again = tick(sensor, instance, res)
+        assert {r.run_key for r in again} == {sync_id, grant_id}
+
+
+def test_unknown_task_kinds_are_finished_as_errors() -> None:
+    from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
+
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=5, running=True)
+    with C1Sandbox() as c1, dg.instance_for_test() as instance:
+        res = resources(c1)
+        task_id = c1.enqueue_task(baton.Task(
+            create_resource=baton.Task.CreateResourceTask()))
+        assert tick(sensor, instance, res) == []
+        finish = c1.finished(task_id)
+        assert finish is not None and finish.outcome == "error" and finish.non_retryable
+
+
+def test_sensor_without_c1_settings_skips() -> None:
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=5, running=False)
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance,
+                                     resources={"c1": C1Resource()}) as context:
+            result = sensor.evaluate_tick(context)
+        assert not result.run_requests
+        assert "C1_CLIENT_ID" in (result.skip_message or "")
