@@ -107,9 +107,12 @@ def run_demo(preset: str = "small") -> int:
 
         _say("1. the full sync, headless: dagster job execute -j litmos_sync")
         sync_started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "dagster", "job", "execute", "-m", MODULE,
-                        "-j", "litmos_sync"], env=env, check=True, cwd=PROJECT_ROOT,
-                       stdout=subprocess.DEVNULL)
+        log_path = DEMO_DIR / "logs" / "sync.log"
+        print(f"   (run log: {log_path.relative_to(PROJECT_ROOT)})")
+        with open(log_path, "wb") as log:
+            subprocess.run([sys.executable, "-m", "dagster", "job", "execute", "-m", MODULE,
+                            "-j", "litmos_sync"], env=env, check=True, cwd=PROJECT_ROOT,
+                           stdout=log, stderr=subprocess.STDOUT)
         sync_s = time.monotonic() - sync_started
         stats = litmos_api.get("/_sandbox/stats").json()
         db = DEMO_DIR / "litmos.duckdb"
@@ -138,12 +141,19 @@ def run_demo(preset: str = "small") -> int:
             print(f"   C1 received {upload.get('size')} bytes, sha256 "
                   f"{str(upload.get('sha256'))[:16]}…, rows {upload.get('row_counts') or ''}")
 
-        _say("3. an access request approved in C1: assign a course in Litmos")
-        user_id, course_id = _query(db, """
-            SELECT u.id, c.id FROM litmos_users u, litmos_courses c
-            WHERE u.active AND NOT EXISTS (SELECT 1 FROM litmos_course_enrollments e
-                  WHERE e.user_id = u.id AND e.course_id = c.id)
-            ORDER BY c.id, u.id LIMIT 1""")[0]
+        _say("3. access requests approved in C1: a new account, then a course for it")
+        task_id = c1_api.post("/_sandbox/tasks/create_account", json={
+            "login": "new.hire", "email": "new.hire@example.com", "given_name": "Nora",
+            "family_name": "Hire"}).json()["task_id"]
+        print(f"   enqueued create_account task {task_id} for new.hire")
+        finish = _wait(f"FinishTask for {task_id}", lambda: _finish_of(c1_api, task_id))
+        print(f"   FinishTask: {_outcome(finish)}")
+        found = httpx.get(f"{litmos.info['base_url']}/users",
+                          params={"source": "demo", "format": "json", "search": "new.hire"},
+                          headers={"apikey": litmos.info["api_key"]}).json()
+        user_id = next(u["Id"] for u in found if u["UserName"] == "new.hire")
+        print(f"   Litmos now has user new.hire with Id {user_id}")
+        course_id = _query(db, "SELECT id FROM litmos_courses ORDER BY id LIMIT 1")[0][0]
         entitlement = f"course:{course_id}:assigned"
         task_id = c1_api.post("/_sandbox/tasks/grant", json={
             "entitlement_id": entitlement, "principal": f"user:{user_id}"}).json()["task_id"]
@@ -176,9 +186,14 @@ def run_demo(preset: str = "small") -> int:
 
 
 def _outcome(finish: dict[str, Any]) -> str:
-    keys = ("outcome", "success", "error", "status", "response_type", "message")
-    return ", ".join(f"{k}={finish[k]}" for k in keys if k in finish and finish[k] not in
-                     (None, "")) or str(finish)[:200]
+    text = f"{finish.get('outcome')}"
+    status = finish.get("status") or {}
+    if status.get("message"):
+        text += f" ({status['message']})"
+    response = finish.get("response") or {}
+    if response.get("@type"):
+        text += f", response {response['@type'].rsplit('/', 1)[-1]}"
+    return text
 
 
 def run_ui(preset: str = "small") -> int:
