@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import dagster as dg
@@ -26,7 +27,7 @@ def tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance,
 
 
 def test_tasks_become_run_requests_keyed_by_task_id() -> None:
-    sensor = build_task_sensor(sync_job(), provision_job, interval_s=5, running=True)
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=True)
     with C1Sandbox(lease_timeout_s=0.5) as c1, dg.instance_for_test() as instance:
         res = resources(c1)
         sync_id = c1.enqueue_sync_full()
@@ -52,7 +53,7 @@ def test_tasks_become_run_requests_keyed_by_task_id() -> None:
 def test_unknown_task_kinds_are_finished_as_errors() -> None:
     from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 
-    sensor = build_task_sensor(sync_job(), provision_job, interval_s=5, running=True)
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=True)
     with C1Sandbox() as c1, dg.instance_for_test() as instance:
         res = resources(c1)
         task_id = c1.enqueue_task(baton.Task(
@@ -63,10 +64,27 @@ def test_unknown_task_kinds_are_finished_as_errors() -> None:
 
 
 def test_sensor_without_c1_settings_skips() -> None:
-    sensor = build_task_sensor(sync_job(), provision_job, interval_s=5, running=False)
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=False)
     with dg.instance_for_test() as instance:
         with dg.build_sensor_context(instance=instance,
                                      resources={"c1": C1Resource()}) as context:
             result = sensor.evaluate_tick(context)
         assert not result.run_requests
         assert "C1_CLIENT_ID" in (result.skip_message or "")
+
+
+def test_a_tick_polls_until_a_task_arrives() -> None:
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=5, running=True)
+    with C1Sandbox(next_poll_s=0.2) as c1, dg.instance_for_test() as instance:
+        res = resources(c1)
+        timer = threading.Timer(1.0, c1.enqueue_sync_full)
+        started = time.monotonic()
+        timer.start()
+        requests = tick(sensor, instance, res)
+        took = time.monotonic() - started
+        timer.join()
+        assert len(requests) == 1  # offered 1 s into the tick, picked up by the same tick
+        assert 0.9 < took < 3.0  # ...and the tick returned as soon as it had it
+        started = time.monotonic()
+        assert tick(sensor, instance, res) == []
+        assert 3.5 < time.monotonic() - started < 5.5  # idle: polls for interval - 1 s
