@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import duckdb
 import pytest
 
 from litmos_pipeline.c1 import ids
@@ -133,3 +134,19 @@ def test_is_ksuid_rejects(bad: str) -> None:
     assert not is_ksuid(bad)
     with pytest.raises(ValueError):
         ksuid_time(bad)
+
+
+def test_duckdb_macros_build_the_same_ids() -> None:
+    con = duckdb.connect()
+    for statement in ids.DUCKDB_MACROS:
+        con.execute(statement)
+    row = con.execute(
+        "SELECT c1_resource_key('user', 'u42'), c1_entitlement_id('course', 'c 1', 'assigned'),"
+        " c1_grant_id(c1_entitlement_id('team', 'é7', 'member'), 'user', 'u42')"
+    ).fetchone()
+    assert row == (
+        ids.resource_external_id("user", "u42"),
+        ids.entitlement_id("course", "c 1", "assigned"),
+        ids.grant_id(ids.entitlement_id("team", "é7", "member"), "user", "u42"),
+    )
+    con.close()

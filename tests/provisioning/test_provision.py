@@ -162,3 +162,23 @@ def test_dry_run_changes_nothing(world: World) -> None:
     assert len(world.litmos.stats()["writes"]) == writes_before
     audit = world.query("SELECT outcome, litmos_calls FROM provisioning_audit")
     assert audit[-1][0] == "dry_run" and f"POST /users/{user.id}/courses" in audit[-1][1]
+
+
+def test_next_full_sync_agrees_with_provisioning(world: World) -> None:
+    import dagster as dg
+
+    from litmos_pipeline.defs.sync import sync_assets
+
+    team = world.tenant.teams()[2]
+    user_id = user_outside(world, team.id, "member")
+    grant_id = f"team:{team.id}:member:user:{user_id}"
+    ok, _ = world.run_task(world.c1.enqueue_grant(f"team:{team.id}:member", f"user:{user_id}"))
+    assert ok and grant_id in world.grant_ids(user_id)
+    assert world.query("SELECT source FROM grant_changes WHERE grant_id = ?",
+                       [grant_id]) == [("provisioning",)]
+    assert dg.materialize(sync_assets, instance=world.instance,
+                          resources=world.resources()).success
+    assert grant_id in world.grant_ids(user_id)
+    # The sync found in Litmos what provisioning had already recorded: no change to report.
+    assert world.query("SELECT count(*) FROM grant_changes WHERE grant_id = ? AND "
+                       "source = 'sync'", [grant_id]) == [(0,)]
