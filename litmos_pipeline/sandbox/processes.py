@@ -32,17 +32,28 @@ class Child:
     log_path: Path | None = None
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGINT)
-        except ProcessLookupError:
-            return
-        try:
-            self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        """SIGINT to the group, wait for the leader; then end whatever it left behind.
+
+        The daemon's code servers share its group but may outlive it (seen: `dagster api
+        grpc` ignoring SIGINT), so the group is cleared after the leader exits.
+        """
+        if self.process.poll() is None:
+            _signal_group(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        _signal_group(self.process.pid, signal.SIGTERM)
+        time.sleep(0.2)
+        _signal_group(self.process.pid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def start(name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
