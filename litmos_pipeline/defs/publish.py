@@ -64,6 +64,7 @@ def c1_sync_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                                 ended_at=datetime.now(UTC))
     _point_latest(dest)
     removed = _prune(out_dir, publish.settings().keep_c1z_files)
+    warehouse.discard_staging(context.run_id)
     grants = summary.counts.get("grants", 0)
     seconds = summary.total_seconds
     context.log.info(f"wrote {dest.name}: {summary.size_bytes} bytes, {grants} grants "

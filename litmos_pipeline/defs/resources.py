@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -109,6 +110,20 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def staging_path(self, run_id: str) -> Path:
         return self.settings().staging_dir / f"{run_id}.duckdb"
+
+    def discard_staging(self, run_id: str, *, older_than_days: float = 7.0) -> int:
+        """Remove this run's staging file, and other runs' left longer than `older_than_days`.
+
+        A failed run's staging file is kept that long for inspection.
+        """
+        staging_dir = self.settings().staging_dir
+        cutoff = time.time() - older_than_days * 86400
+        removed = 0
+        for path in staging_dir.glob("*.duckdb*"):
+            if path.name.startswith(run_id) or path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     @contextmanager
     def main(self, lock_timeout_s: float = 300.0) -> Iterator[duckdb.DuckDBPyConnection]:

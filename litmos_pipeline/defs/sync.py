@@ -218,13 +218,14 @@ def c1_model(context: dg.AssetExecutionContext, litmos: LitmosResource,
     for table in snapshot.C1_TABLES:
         metadata: dict[str, Any] = {"rows": result.counts[table], **common,
                                     "preview": dg.MetadataValue.md(previews[table])}
+        if table == "c1_resources":
+            metadata.update({t: counts[t] for t in snapshot.TYPED_TABLES})
         if table == "c1_grants":
             metadata.update(grants_added=result.added, grants_removed=result.removed,
                             previous_sync_id=result.previous_sync_id or "none",
                             duplicate_records_from_litmos=sum(duplicates.values()),
                             principals_not_in_user_list=skipped)
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
-    _ = counts
 
 
 def _courses_outside_filter(con: Any, course_ids: tuple[str, ...]) -> list[str]:

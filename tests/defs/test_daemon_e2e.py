@@ -84,6 +84,7 @@ def test_tasks_flow_through_the_daemon(daemon_world: tuple[LitmosSandbox, C1Sand
         assert len(runs_for(home, task_id)) == 1  # exactly one run per task...
     assert c1.task(sync_tasks[1]).offers >= 2  # ...although the second was offered twice
     assert (tmp_path / "c1z" / "latest.c1z").exists()
+    assert list((tmp_path / "staging").glob("*.duckdb")) == []  # published: staging cleared
 
     # An approved access request: provisioned in Litmos, reported to C1.
     tenant = litmos.tenant
