@@ -58,7 +58,8 @@ def c1_sync_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     stage_path = warehouse.staging_path(context.run_id)
     sync_id, started_at = _stage_published_snapshot(context, warehouse, stage_path)
     dest = out_dir / f"{sync_id}.c1z"
-    with store.opened(stage_path, read_only=True) as con:
+    with store.opened(stage_path, read_only=True,
+                      memory_limit=warehouse.settings().memory_limit) as con:
         summary = c1z.write_c1z(dest, con, sync_id=sync_id,
                                 started_at=started_at.replace(tzinfo=UTC),
                                 ended_at=datetime.now(UTC))

@@ -130,16 +130,20 @@ class LitmosClient:
     # -- reads ---------------------------------------------------------------------------
 
     def iter_pages(
-        self, path: str, what: str, params: Mapping[str, str] | None = None
+        self, path: str, what: str, params: Mapping[str, str] | None = None, *,
+        raw: bool = False,
     ) -> Iterator[list[Record]]:
-        """Yield each page of a list endpoint; the last page is the first short one."""
+        """Yield each page of a list endpoint; the last page is the first short one.
+
+        `raw` leaves JSON values undecoded to text (see records.parse_records).
+        """
         start = 0
         while True:
             page_params = {**(params or {}), "start": str(start), "limit": str(PAGE_SIZE)}
             response = self.request("GET", path, what=f"{what} (start={start})",
                                     params=page_params)
             records = parse_records(response.content, response.headers.get("content-type"),
-                                    f"{what} (start={start})")
+                                    f"{what} (start={start})", raw=raw)
             self.stats.pages += 1
             self.stats.records += len(records)
             yield records

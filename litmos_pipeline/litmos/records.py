@@ -23,15 +23,18 @@ def is_json(content_type: str | None) -> bool:
     return bool(content_type) and "json" in content_type.lower()
 
 
-def parse_records(body: bytes, content_type: str | None, what: str) -> list[Record]:
+def parse_records(body: bytes, content_type: str | None, what: str, *,
+                  raw: bool = False) -> list[Record]:
     """A list response (`<Users><User>…` or a JSON array) as records.
 
     Also accepts a single record or a paginated wrapper (`<UserCollection><Items>…`).
+    With `raw`, JSON values are left as decoded (bool, number, str): a bulk loader turns
+    only the fields it keeps into text (`as_text`), which is most of a large sync's work.
     """
     if not body.strip():
         return []
     if is_json(content_type):
-        return _json_records(body, what)
+        return _json_records(body, what, raw)
     return _xml_records(body, what)
 
 
@@ -42,7 +45,7 @@ def parse_record(body: bytes, content_type: str | None, what: str) -> Record:
     return records[0]
 
 
-def _json_records(body: bytes, what: str) -> list[Record]:
+def _json_records(body: bytes, what: str, raw: bool = False) -> list[Record]:
     try:
         data = json.loads(body)
     except ValueError as exc:
@@ -52,10 +55,13 @@ def _json_records(body: bytes, what: str) -> list[Record]:
         data = items if isinstance(items, list) else [data]
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise LitmosParseError(f"{what}: expected a JSON array of objects")
-    return [{key: _json_text(value) for key, value in item.items()} for item in data]
+    if raw:
+        return data
+    return [{key: as_text(value) for key, value in item.items()} for item in data]
 
 
-def _json_text(value: Any) -> str | None:
+def as_text(value: Any) -> str | None:
+    """A JSON value as the API's text: booleans true/false, empty as None."""
     if value is None:
         return None
     if isinstance(value, bool):

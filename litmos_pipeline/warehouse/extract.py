@@ -38,7 +38,7 @@ def load_list(con: duckdb.DuckDBPyConnection, client: LitmosClient, spec: Record
               path: str, what: str) -> LoadResult:
     loader = RawLoader(con, spec)
     start = 0
-    for page in client.iter_pages(path, what):
+    for page in client.iter_pages(path, what, raw=True):
         loader.add(page, where=f"{what} start={start}")
         start += len(page)
     loader.flush()
@@ -81,7 +81,7 @@ def load_team_members(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
         for role in roles:
             path = f"/teams/{quote(team_id, safe='')}/{TEAM_ROLE_PATHS[role]}"
             what = f"team {team_id} {TEAM_ROLE_PATHS[role]}"
-            for page in client.iter_pages(path, what):
+            for page in client.iter_pages(path, what, raw=True):
                 loader.add(page, {"team_id": team_id, "role": role}, where=what)
         _report(progress, "teams", n, len(team_ids), loader.rows)
     loader.flush()
@@ -94,7 +94,8 @@ def load_course_enrollments(con: duckdb.DuckDBPyConnection, client: LitmosClient
     loader = RawLoader(con, COURSE_ENROLLMENTS)
     for n, course_id in enumerate(course_ids, 1):
         what = f"course {course_id} users"
-        for page in client.iter_pages(f"/courses/{quote(course_id, safe='')}/users", what):
+        for page in client.iter_pages(f"/courses/{quote(course_id, safe='')}/users", what,
+                                      raw=True):
             loader.add(page, {"course_id": course_id}, where=what)
         _report(progress, "courses", n, len(course_ids), loader.rows)
     loader.flush()

@@ -124,3 +124,15 @@ def test_dates_parse_with_zones_and_wcf_form(tmp_path: Path) -> None:
     assert str(row[0]) == "2016-12-09 05:54:27"
     assert str(row[1]) == "2016-08-23 00:00:00"
     assert row[2] is None and row[3] is None
+
+
+def test_raw_json_values_load_as_the_apis_text(tmp_path: Path) -> None:
+    with store.opened(tmp_path / "r.duckdb") as con:
+        loader = RawLoader(con, COURSE_ENROLLMENTS)
+        loader.add([{"Id": "u1", "Completed": True, "PercentageComplete": 40.5, "DueDate": ""},
+                    {"Id": "u2", "Completed": False, "PercentageComplete": 100,
+                     "DueDate": None}], {"course_id": "c1"})
+        loader.flush()
+        rows = con.execute("SELECT course_id, user_id, completed, percentage_complete, "
+                           "due_date FROM raw_course_enrollments ORDER BY _seq").fetchall()
+    assert rows == [("c1", "u1", "true", "40.5", None), ("c1", "u2", "false", "100", None)]
