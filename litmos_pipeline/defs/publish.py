@@ -99,7 +99,7 @@ def _stage_published_snapshot(context: dg.AssetExecutionContext, warehouse: Ware
             raise snapshot.SnapshotRefused("no sync has been published yet: run litmos_sync")
         if row[0] == identity.sync_id and stage_path.exists():
             return row[0], row[1]
-        main.execute(f"ATTACH '{_sql_path(stage_path)}' AS stage")
+        store.attach(main, stage_path, "stage")
         try:
             for table in snapshot.C1_TABLES:
                 main.execute(f"CREATE OR REPLACE TABLE stage.{table} AS FROM {table}")
@@ -137,10 +137,6 @@ def _prune(out_dir: Path, keep: int) -> int:
     for old in files[keep:]:
         old.unlink(missing_ok=True)
     return len(files[keep:])
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def task_tags(task: baton.Task) -> dict[str, str]:

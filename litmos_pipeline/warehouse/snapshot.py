@@ -63,7 +63,7 @@ def skipped_principals(con: duckdb.DuckDBPyConnection) -> int:
 def swap(main: duckdb.DuckDBPyConnection, stage_path: Path, *, sync_id: str, run_id: str,
          started_at: datetime, retention: int) -> SwapResult:
     """Publish the staged snapshot. The caller holds `main`, so nobody sees the steps."""
-    main.execute(f"ATTACH '{_quote(stage_path)}' AS stage")
+    store.attach(main, stage_path, "stage")
     try:
         users = store.count(main, "stage.litmos_users")
         if users == 0:
@@ -97,7 +97,3 @@ def swap(main: duckdb.DuckDBPyConnection, stage_path: Path, *, sync_id: str, run
     finally:
         main.execute("DETACH stage")
     return SwapResult(previous[0] if previous else None, int(added), int(removed), counts)
-
-
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")

@@ -103,6 +103,12 @@ def opened(path: Path, **kwargs: Any) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+def attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
+    """ATTACH a DuckDB file under `alias` (the path quoted as an SQL literal)."""
+    literal = str(path).replace("'", "''")
+    con.execute(f"ATTACH '{literal}' AS {alias}")
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
