@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from litmos_pipeline import settings as cfg
-from litmos_pipeline.c1 import c1z
+from litmos_pipeline.c1 import c1z_process
 from litmos_pipeline.c1.client import C1Error, task_kind
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.defs.resources import (
@@ -58,11 +58,12 @@ def c1_sync_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     stage_path = warehouse.staging_path(context.run_id)
     sync_id, started_at = _stage_published_snapshot(context, warehouse, stage_path)
     dest = out_dir / f"{sync_id}.c1z"
-    with store.opened(stage_path, read_only=True,
-                      memory_limit=warehouse.settings().memory_limit) as con:
-        summary = c1z.write_c1z(dest, con, sync_id=sync_id,
-                                started_at=started_at.replace(tzinfo=UTC),
-                                ended_at=datetime.now(UTC))
+    # In a lean child process: the writer's buffers on top of this process's imports
+    # would go past the memory a run may use.
+    summary = c1z_process.write_c1z_file(dest, stage_path, sync_id=sync_id,
+                                         started_at=started_at.replace(tzinfo=UTC),
+                                         ended_at=datetime.now(UTC),
+                                         memory_limit=warehouse.settings().memory_limit)
     _point_latest(dest)
     removed = _prune(out_dir, publish.settings().keep_c1z_files)
     warehouse.discard_staging(context.run_id)
