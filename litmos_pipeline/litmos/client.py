@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -19,9 +21,10 @@ import httpx
 from litmos_pipeline.litmos.pacing import Pacer
 from litmos_pipeline.litmos.records import (
     LitmosParseError,
+    Page,
     Record,
+    parse_page,
     parse_record,
-    parse_records,
     xml_id_list,
     xml_record,
 )
@@ -61,7 +64,10 @@ class CallStats:
     retries: int = 0
     rate_limited: int = 0
     waited_s: float = 0.0  # sleeping to stay under the rate limit or backing off
-    http_s: float = 0.0  # inside HTTP calls (the API's time, plus transfer)
+    http_s: float = 0.0  # inside HTTP calls (the API's time, plus transfer), summed
+    # Wall time with any request or wait under way; below waited_s + http_s when
+    # requests overlap.
+    api_busy_s: float = 0.0
     by_status: dict[int, int] = field(default_factory=dict)
 
     def as_metadata(self) -> dict[str, Any]:
@@ -72,6 +78,7 @@ class CallStats:
             "api_503s": self.rate_limited,
             "api_wait_s": round(self.waited_s, 2),
             "api_http_s": round(self.http_s, 2),
+            "api_busy_s": round(self.api_busy_s, 2),
         }
 
 
@@ -107,8 +114,12 @@ class LitmosClient:
         self.prefer_json = prefer_json
         self.stats = CallStats()
         self._sleep = sleep
-        self._on_progress = on_progress
+        self.on_progress = on_progress
         self._pacer = Pacer(requests_per_minute, burst=burst, sleep=sleep)
+        # Pages may be fetched from two threads at once (see litmos.prefetch).
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._busy_since = 0.0
         self._http = httpx.Client(
             headers={"apikey": api_key, "Accept": "application/json, application/xml"},
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
@@ -129,27 +140,32 @@ class LitmosClient:
 
     # -- reads ---------------------------------------------------------------------------
 
-    def iter_pages(
-        self, path: str, what: str, params: Mapping[str, str] | None = None, *,
-        raw: bool = False,
-    ) -> Iterator[list[Record]]:
-        """Yield each page of a list endpoint; the last page is the first short one.
+    def pages(self, path: str, what: str,
+              params: Mapping[str, str] | None = None) -> Iterator[Page]:
+        """Each page of a list endpoint, undecoded to text; the last is the first short one.
 
-        `raw` leaves JSON values undecoded to text (see records.parse_records).
+        A JSON array page keeps its body, so a bulk loader can hand it to DuckDB whole
+        instead of turning every value into a Python string.
         """
         start = 0
         while True:
             page_params = {**(params or {}), "start": str(start), "limit": str(PAGE_SIZE)}
-            response = self.request("GET", path, what=f"{what} (start={start})",
-                                    params=page_params)
-            records = parse_records(response.content, response.headers.get("content-type"),
-                                    f"{what} (start={start})", raw=raw)
-            self.stats.pages += 1
-            self.stats.records += len(records)
-            yield records
-            if len(records) < PAGE_SIZE:
+            where = f"{what} (start={start})"
+            response = self.request("GET", path, what=where, params=page_params)
+            page = parse_page(response.content, response.headers.get("content-type"), where)
+            with self._lock:
+                self.stats.pages += 1
+                self.stats.records += page.rows
+            yield page
+            if page.rows < PAGE_SIZE:
                 return
-            start += len(records)
+            start += page.rows
+
+    def iter_pages(self, path: str, what: str,
+                   params: Mapping[str, str] | None = None) -> Iterator[list[Record]]:
+        """Each page of a list endpoint as records of text."""
+        for page in self.pages(path, what, params):
+            yield page.text_records()
 
     def get_one(self, path: str, what: str) -> Record | None:
         """A single record, or None when Litmos answers 404."""
@@ -232,26 +248,27 @@ class LitmosClient:
         url = f"{self.base_url}{path}"
         attempt = 0
         while True:
-            paced = self._pacer.waited_s
-            self._pacer.wait()
-            self.stats.waited_s += self._pacer.waited_s - paced
-            self.stats.requests += 1
-            sent = time.monotonic()
-            try:
-                response = self._http.request(method, url, params=query, content=xml,
-                                              headers=XML_BODY if xml is not None else None)
-            except RETRYABLE_ERRORS as exc:
-                self.stats.http_s += time.monotonic() - sent
-                reason = f"{type(exc).__name__}"
-                retry_after = None
-            else:
-                self.stats.http_s += time.monotonic() - sent
-                status = response.status_code
-                self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+            with self._api_busy():
+                waited = self._pacer.wait()
+                sent = time.monotonic()
+                try:
+                    response = self._http.request(method, url, params=query, content=xml,
+                                                  headers=XML_BODY if xml is not None else None)
+                except RETRYABLE_ERRORS as exc:
+                    response, reason = None, type(exc).__name__
+                took = time.monotonic() - sent
+            with self._lock:
+                self.stats.requests += 1
+                self.stats.waited_s += waited
+                self.stats.http_s += took
+                if response is not None:
+                    status = response.status_code
+                    self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+                    self.stats.rate_limited += status == 503
+            retry_after = None
+            if response is not None:
                 if status < 400:
                     return response
-                if status == 503:
-                    self.stats.rate_limited += 1
                 if status not in RETRYABLE_STATUS:
                     raise _status_error(status, what)
                 reason = f"HTTP {status}"
@@ -263,10 +280,27 @@ class LitmosClient:
                 )
             delay = self._backoff(attempt, retry_after)
             attempt += 1
-            self.stats.retries += 1
             self._progress(f"Litmos {what}: {reason}, retry {attempt} in {delay:.1f}s")
-            self._sleep(delay)
-            self.stats.waited_s += delay
+            with self._api_busy():
+                self._sleep(delay)
+            with self._lock:
+                self.stats.retries += 1
+                self.stats.waited_s += delay
+
+    @contextmanager
+    def _api_busy(self) -> Iterator[None]:
+        """Time with at least one request (or pacing or backoff wait) under way."""
+        with self._lock:
+            if not self._busy:
+                self._busy_since = time.monotonic()
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+                if not self._busy:
+                    self.stats.api_busy_s += time.monotonic() - self._busy_since
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -276,8 +310,8 @@ class LitmosClient:
 
     def _progress(self, message: str) -> None:
         log.info(message)
-        if self._on_progress:
-            self._on_progress(message)
+        if self.on_progress:
+            self.on_progress(message)
 
 
 def _status_error(status: int, what: str) -> LitmosError:
@@ -328,4 +362,5 @@ __all__ = [
     "LitmosNotFound",
     "LitmosParseError",
     "PAGE_SIZE",
+    "Page",
 ]

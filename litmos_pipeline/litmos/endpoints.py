@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ID_FIELD = "Id"  # every Litmos record has one; the first field of every spec
+
 
 @dataclass(frozen=True)
 class RecordSpec:

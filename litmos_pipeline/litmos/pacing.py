@@ -36,18 +36,19 @@ class Pacer:
     def interval_s(self) -> float:
         return 0.0 if not self.per_minute else 60.0 / self.per_minute
 
-    def wait(self) -> None:
-        """Block until a request may start, then record its start."""
+    def wait(self) -> float:
+        """Block until a request may start, record its start; the seconds slept."""
         if not self.per_minute:
-            return
+            return 0.0
         with self._lock:
             now = self._clock()
-            delay = self._delay(now)
+            delay = max(0.0, self._delay(now))
             if delay > 0:
                 self._sleep(delay)
                 self.waited_s += delay
                 now = self._clock()
             self._starts.append(now)
+            return delay
 
     def _delay(self, now: float) -> float:
         window = 60.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from typing import Any
 
 Record = dict[str, str | None]
@@ -23,19 +24,57 @@ def is_json(content_type: str | None) -> bool:
     return bool(content_type) and "json" in content_type.lower()
 
 
-def parse_records(body: bytes, content_type: str | None, what: str, *,
-                  raw: bool = False) -> list[Record]:
-    """A list response (`<Users><User>…` or a JSON array) as records.
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One list response.
+
+    JSON records keep their decoded values (bool, number, str) and XML records are text
+    already; `text_records` gives the API's text either way. `json_array` is the body of
+    a plain JSON array page, so a bulk loader can have DuckDB parse it whole.
+    """
+
+    records: list[dict[str, Any]]
+    decoded: bool = False
+    json_array: str | None = None
+    rows: int = -1  # len(records), kept when the records are dropped
+
+    def __post_init__(self) -> None:
+        if self.rows < 0:
+            object.__setattr__(self, "rows", len(self.records))
+
+    def without_records(self) -> Page:
+        """Just the JSON text (a fifth of the memory), for pages queued for a bulk load."""
+        if self.json_array is None:
+            return self
+        return Page([], decoded=True, json_array=self.json_array, rows=self.rows)
+
+    def text_records(self) -> list[Record]:
+        if not self.decoded:
+            return self.records
+        return [{key: as_text(value) for key, value in item.items()} for item in self.records]
+
+
+def parse_page(body: bytes, content_type: str | None, what: str) -> Page:
+    """A list response (`<Users><User>…` or a JSON array) as a Page.
 
     Also accepts a single record or a paginated wrapper (`<UserCollection><Items>…`).
-    With `raw`, JSON values are left as decoded (bool, number, str): a bulk loader turns
-    only the fields it keeps into text (`as_text`), which is most of a large sync's work.
     """
     if not body.strip():
-        return []
-    if is_json(content_type):
-        return _json_records(body, what, raw)
-    return _xml_records(body, what)
+        return Page([])
+    if not is_json(content_type):
+        return Page(_xml_records(body, what))
+    data = _json_value(body, what)
+    if isinstance(data, list):
+        _require_objects(data, what)
+        return Page(data, decoded=True, json_array=_utf8(body))
+    items = data.get("Items") if isinstance(data, dict) else None
+    records = items if isinstance(items, list) else [data]
+    _require_objects(records, what)
+    return Page(records, decoded=True)
+
+
+def parse_records(body: bytes, content_type: str | None, what: str) -> list[Record]:
+    return parse_page(body, content_type, what).text_records()
 
 
 def parse_record(body: bytes, content_type: str | None, what: str) -> Record:
@@ -45,19 +84,25 @@ def parse_record(body: bytes, content_type: str | None, what: str) -> Record:
     return records[0]
 
 
-def _json_records(body: bytes, what: str, raw: bool = False) -> list[Record]:
+def _json_value(body: bytes, what: str) -> Any:
     try:
-        data = json.loads(body)
+        return json.loads(body)
     except ValueError as exc:
-        raise LitmosParseError(f"{what}: malformed JSON ({exc.msg} at {exc.pos})") from None
-    if isinstance(data, dict):
-        items = data.get("Items")
-        data = items if isinstance(items, list) else [data]
-    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        msg, pos = getattr(exc, "msg", str(exc)), getattr(exc, "pos", "?")
+        raise LitmosParseError(f"{what}: malformed JSON ({msg} at {pos})") from None
+
+
+def _utf8(body: bytes) -> str | None:
+    # json.loads also accepts UTF-16/32; DuckDB is only handed what is UTF-8.
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+
+
+def _require_objects(items: list[Any], what: str) -> None:
+    if not all(isinstance(item, dict) for item in items):
         raise LitmosParseError(f"{what}: expected a JSON array of objects")
-    if raw:
-        return data
-    return [{key: as_text(value) for key, value in item.items()} for item in data]
 
 
 def as_text(value: Any) -> str | None:

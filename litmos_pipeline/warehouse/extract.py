@@ -6,8 +6,10 @@ the Dagster assets only wire them up and report.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import queue
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import quote
 
 import duckdb
@@ -16,15 +18,19 @@ from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.litmos.endpoints import (
     COURSE_ENROLLMENTS,
     COURSES,
+    ID_FIELD,
     TEAM_MEMBERS,
     TEAM_ROLE_PATHS,
     TEAMS,
     USERS,
     RecordSpec,
 )
-from litmos_pipeline.warehouse.loader import RawLoader
+from litmos_pipeline.litmos.prefetch import read_ahead
+from litmos_pipeline.litmos.records import Page
+from litmos_pipeline.warehouse.loader import RawLoader, check_ids
 
 Progress = Callable[[str], None]
+L = TypeVar("L")
 
 
 @dataclass
@@ -37,10 +43,8 @@ class LoadResult:
 def load_list(con: duckdb.DuckDBPyConnection, client: LitmosClient, spec: RecordSpec,
               path: str, what: str) -> LoadResult:
     loader = RawLoader(con, spec)
-    start = 0
-    for page in client.iter_pages(path, what, raw=True):
-        loader.add(page, where=f"{what} start={start}")
-        start += len(page)
+    for _, page in _read_ahead(client, [path], lambda p: _pages(client, p, what)):
+        loader.add_page(page, where=what)
     loader.flush()
     return LoadResult(rows=loader.rows)
 
@@ -75,31 +79,76 @@ def load_courses(con: duckdb.DuckDBPyConnection, client: LitmosClient,
 def load_team_members(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
                       roles: Iterable[str], progress: Progress | None = None) -> LoadResult:
     """Members (and leaders, admins) of every staged team, one role column."""
-    team_ids = [row[0] for row in con.execute("SELECT DISTINCT id FROM raw_teams").fetchall()]
+    team_ids = _ids_in_api_order(con, "raw_teams")
+    lists = [(f"/teams/{quote(team_id, safe='')}/{TEAM_ROLE_PATHS[role]}",
+              f"team {team_id} {TEAM_ROLE_PATHS[role]}", {"team_id": team_id, "role": role})
+             for team_id in team_ids for role in roles]
     loader = RawLoader(con, TEAM_MEMBERS)
-    for n, team_id in enumerate(team_ids, 1):
-        for role in roles:
-            path = f"/teams/{quote(team_id, safe='')}/{TEAM_ROLE_PATHS[role]}"
-            what = f"team {team_id} {TEAM_ROLE_PATHS[role]}"
-            for page in client.iter_pages(path, what, raw=True):
-                loader.add(page, {"team_id": team_id, "role": role}, where=what)
-        _report(progress, "teams", n, len(team_ids), loader.rows)
-    loader.flush()
+    _load_lists(loader, client, lists, progress, "teams", per_parent=len(tuple(roles)))
     return LoadResult(rows=loader.rows, parents=len(team_ids))
 
 
 def load_course_enrollments(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
                             progress: Progress | None = None) -> LoadResult:
-    course_ids = [r[0] for r in con.execute("SELECT DISTINCT id FROM raw_courses").fetchall()]
+    course_ids = _ids_in_api_order(con, "raw_courses")
+    lists = [(f"/courses/{quote(course_id, safe='')}/users", f"course {course_id} users",
+              {"course_id": course_id}) for course_id in course_ids]
     loader = RawLoader(con, COURSE_ENROLLMENTS)
-    for n, course_id in enumerate(course_ids, 1):
-        what = f"course {course_id} users"
-        for page in client.iter_pages(f"/courses/{quote(course_id, safe='')}/users", what,
-                                      raw=True):
-            loader.add(page, {"course_id": course_id}, where=what)
-        _report(progress, "courses", n, len(course_ids), loader.rows)
-    loader.flush()
+    _load_lists(loader, client, lists, progress, "courses")
     return LoadResult(rows=loader.rows, parents=len(course_ids))
+
+
+def _ids_in_api_order(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    # In the order Litmos listed them, so a re-run stages rows in the same order.
+    sql = f"SELECT id FROM {table} GROUP BY id ORDER BY min(_seq)"
+    return [row[0] for row in con.execute(sql).fetchall()]
+
+
+ListRef = tuple[str, str, dict[str, str]]  # path, what (for errors), context columns
+
+
+def _load_lists(loader: RawLoader, client: LitmosClient, lists: list[ListRef],
+                progress: Progress | None, noun: str, per_parent: int = 1) -> None:
+    """Every page of many lists into one raw table, the fetching running ahead."""
+    parents, reported = len(lists) // per_parent, 0
+    for n, page in _read_ahead(client, lists, lambda ref: _pages(client, ref[0], ref[1])):
+        done = n // per_parent  # a parent's lists are complete once the next one starts
+        if done > reported:
+            _report(progress, noun, done, parents, loader.rows + loader.pending)
+            reported = done
+        _, what, context = lists[n]
+        loader.add_page(page, context, where=what)
+    loader.flush()
+    _report(progress, noun, parents, parents, loader.rows)
+
+
+def _pages(client: LitmosClient, path: str, what: str) -> Iterator[Page]:
+    """A list's pages, ids checked, JSON pages slimmed to their text to wait in a queue."""
+    start = 0
+    for page in client.pages(path, what):
+        check_ids(page.records, ID_FIELD, f"{what} start={start}")
+        start += page.rows
+        yield page.without_records()
+
+
+def _read_ahead(client: LitmosClient, lists: Sequence[L],
+                fetch: Callable[[L], Iterator[Page]]) -> Iterator[tuple[int, Page]]:
+    """read_ahead, passing the client's retry messages on from the caller's thread."""
+    report = client.on_progress
+    held: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def relay() -> None:
+        while not held.empty():
+            message = held.get()
+            if report:
+                report(message)
+
+    client.on_progress = held.put
+    try:
+        yield from read_ahead(lists, fetch, relay=relay)
+    finally:
+        client.on_progress = report
+        relay()
 
 
 def _report(progress: Progress | None, noun: str, done: int, total: int, rows: int) -> None:

@@ -1,0 +1,98 @@
+"""Extract over real HTTP: JSON pages parsed by DuckDB load what XML pages load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litmos_pipeline.litmos.client import LitmosClient
+from litmos_pipeline.litmos.endpoints import COURSE_ENROLLMENTS, USERS
+from litmos_pipeline.litmos.records import Page, parse_page
+from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox
+from litmos_pipeline.warehouse import extract, store
+from litmos_pipeline.warehouse.loader import RawLoader
+
+RAW_TABLES = ("raw_users", "raw_teams", "raw_courses", "raw_team_members",
+              "raw_course_enrollments")
+
+
+def extract_all(sandbox: LitmosSandbox, db: Path, *, prefer_json: bool) -> dict[str, int]:
+    messages: list[str] = []
+    with LitmosClient(sandbox.base_url, sandbox.api_key, "pytest", requests_per_minute=None,
+                      prefer_json=prefer_json, backoff_base_s=0.01,
+                      on_progress=messages.append) as client, store.opened(db) as con:
+        extract.load_users(con, client)
+        extract.load_teams(con, client)
+        extract.load_courses(con, client)
+        extract.load_team_members(con, client, roles=("member", "leader", "admin"))
+        extract.load_course_enrollments(con, client)
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in RAW_TABLES}
+
+
+def test_json_and_xml_extracts_load_identical_raw_tables(tiny_sandbox: LitmosSandbox,
+                                                          tmp_path: Path) -> None:
+    from_json = extract_all(tiny_sandbox, tmp_path / "json.duckdb", prefer_json=True)
+    from_xml = extract_all(tiny_sandbox, tmp_path / "xml.duckdb", prefer_json=False)
+    assert from_json == from_xml
+    assert all(from_json.values())
+    with store.opened(tmp_path / "json.duckdb") as con:
+        con.execute(f"ATTACH '{tmp_path / 'xml.duckdb'}' AS x (READ_ONLY)")
+        for table in RAW_TABLES:
+            differ = con.execute(f"SELECT count(*) FROM (FROM {table} EXCEPT ALL "
+                                 f"FROM x.{table})").fetchone()[0]
+            assert differ == 0, table
+
+
+def test_retry_messages_from_the_fetch_thread_reach_the_callers_log(
+        tiny_sandbox: LitmosSandbox, tmp_path: Path) -> None:
+    tiny_sandbox.app.faults.add_rule(FaultRule("503", count=2, path_prefix="/courses/"))
+    messages: list[str] = []
+    with LitmosClient(tiny_sandbox.base_url, tiny_sandbox.api_key, "pytest",
+                      requests_per_minute=None, backoff_base_s=0.01,
+                      on_progress=messages.append) as client, \
+            store.opened(tmp_path / "r.duckdb") as con:
+        extract.load_courses(con, client)
+        result = extract.load_course_enrollments(con, client)
+        assert client.on_progress == messages.append  # restored after the read-ahead
+    assert result.rows > 0
+    assert sum("HTTP 503, retry" in m for m in messages) == 2
+
+
+def json_page(body: str) -> Page:
+    return parse_page(body.encode(), "application/json", "test")
+
+
+def test_json_pages_and_text_records_mix_in_order_across_batches(tmp_path: Path) -> None:
+    with store.opened(tmp_path / "m.duckdb") as con:
+        loader = RawLoader(con, COURSE_ENROLLMENTS, batch_rows=3)
+        loader.add_page(json_page('[{"Id":"u1","Completed":true,"PercentageComplete":40.5},'
+                                  '{"Id":"u2","Completed":false,"DueDate":""}]'),
+                        {"course_id": "c1"})
+        loader.add([{"Id": "u3", "Completed": "true"}], {"course_id": "c2"})
+        loader.add_page(json_page('[{"Id":"u4","PercentageComplete":100,"Extra":{"a":1}}]'),
+                        {"course_id": "c3"})
+        loader.add_page(json_page("[]"), {"course_id": "c4"})
+        loader.add_page(json_page('[{"Id":"u5","UserName":"\\u00e9va"}]'), {"course_id": "c5"})
+        loader.flush()
+        rows = con.execute("SELECT _seq, course_id, user_id, user_name, completed, "
+                           "percentage_complete, due_date FROM raw_course_enrollments "
+                           "ORDER BY _seq").fetchall()
+    assert loader.rows == 5
+    assert rows == [
+        (0, "c1", "u1", None, "true", "40.5", None),
+        (1, "c1", "u2", None, "false", None, None),
+        (2, "c2", "u3", None, "true", None, None),
+        (3, "c3", "u4", None, None, "100", None),
+        (4, "c5", "u5", "éva", None, None, None),
+    ]
+
+
+def test_a_json_page_without_ids_names_the_page(tmp_path: Path) -> None:
+    with store.opened(tmp_path / "i.duckdb") as con:
+        loader = RawLoader(con, USERS)
+        page = json_page('[{"Id":"u1"},{"UserName":"x"}]')
+        try:
+            loader.add_page(page, where="users start=2000")
+        except ValueError as exc:
+            assert "users start=2000 (record #2 of the page)" in str(exc)
+        else:
+            raise AssertionError("a record without Id was loaded")
