@@ -92,7 +92,7 @@ class LitmosSettings(_Settings):
 class WarehouseSettings(_Settings):
     duckdb_path: Path = Field(DEFAULT_DATA_DIR / "litmos.duckdb", alias="LITMOS_DUCKDB_PATH")
     history_retention_syncs: int = Field(30, alias="LITMOS_HISTORY_RETENTION", ge=1)
-    memory_limit: str = Field("192MB", alias="LITMOS_DUCKDB_MEMORY_LIMIT")
+    memory_limit: str = Field("96MB", alias="LITMOS_DUCKDB_MEMORY_LIMIT")
 
     @property
     def staging_dir(self) -> Path:

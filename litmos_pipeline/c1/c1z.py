@@ -14,10 +14,13 @@ plus the principal and grant id fields, computing the varint lengths in SQL (tes
 the result byte-for-byte against ``Grant.SerializeToString(deterministic=True)``).
 Tables are read in key-range partitions, each sorted by external id, so DuckDB's sort
 memory stays bounded while SQLite receives rows in index order (which halves the cost of
-building the indexes). Indexes are built after the load, which is much cheaper than
-maintaining them per row. The two cores are kept busy: DuckDB sorts the next partition
-while Python inserts the current one, and the grant indexes (GIL-free SQLite work) are
-built in a thread while resources are encoded into a side file that is copied in after.
+building the indexes); grants are cut by entitlement id, which orders them the same way
+and is cheap to filter on. Once the grants are in, DuckDB's buffer pool is shrunk so the
+index build and compression do not stack on it. Indexes are built after the load,
+which is much cheaper than maintaining them per row. The two cores are kept busy: DuckDB
+sorts the next partition while Python inserts the current one, and the grant indexes
+(GIL-free SQLite work) are built in a thread while resources are encoded into a side
+file that is copied in after.
 
 CLI for operators: ``python -m litmos_pipeline.c1.c1z stats|resources|entitlements|grants FILE``.
 """
@@ -64,8 +67,13 @@ MAX_WINDOW_BYTES = 128 * 1024 * 1024
 DEFAULT_MAX_DECODED_BYTES = 10 * 1024**3
 
 DEFAULT_ZSTD_LEVEL = 3
-DEFAULT_PARTITION_ROWS = 150_000
-DEFAULT_BATCH_ROWS = 20_000
+# Grant partitions of 120k rows sort within a 96MB DuckDB memory limit (200k is the edge);
+# fewer partitions mean fewer scans of c1_grants.
+DEFAULT_PARTITION_ROWS = 120_000
+DEFAULT_BATCH_ROWS = 10_000
+_LATE_MEMORY_LIMIT = "32MB"
+# Resources (and entitlements) carry profiles: smaller partitions to sort within 32MB.
+_RESOURCE_PARTITION_ROWS = 20_000
 # Resource rows are wide (profile JSON, timestamps), so they are fetched in smaller batches.
 _RESOURCE_BATCH_DIVISOR = 5
 # Upstream validation caps ids at 1024 bytes; C1 rejects longer ones.
@@ -656,6 +664,56 @@ def _partition_bounds(
     return list(zip(lows, highs, strict=True))
 
 
+def _grant_partitions(
+    con: duckdb.DuckDBPyConnection, partition_rows: int
+) -> list[tuple[str, dict[str, str]]]:
+    """WHERE clauses (with params) cutting c1_grants into ~partition_rows pieces, in order.
+
+    A grant id is its entitlement id, ':', then ':'-free parts, so grant ids sort by
+    entitlement first: runs of whole entitlements, each sorted by grant id, come out in
+    grant id order, and filtering on entitlement_id (a few thousand distinct values) is
+    cheap. An entitlement bigger than a partition is cut by grant id ranges of its own.
+    """
+    counts = con.execute(
+        "SELECT entitlement_id, count(*) FROM c1_grants GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    parts: list[tuple[str, dict[str, str]]] = []
+    run: list[str] = []
+    in_run = 0
+
+    def close_run() -> None:
+        nonlocal run, in_run
+        if run:
+            parts.append(("g.entitlement_id BETWEEN $first AND $last",
+                          {"first": run[0], "last": run[-1]}))
+        run, in_run = [], 0
+
+    for entitlement_id, n in counts:
+        if n > partition_rows:
+            close_run()
+            parts.extend(_slices_of_entitlement(con, entitlement_id, n, partition_rows))
+            continue
+        if in_run + n > partition_rows:
+            close_run()
+        run.append(entitlement_id)
+        in_run += n
+    close_run()
+    return parts or [("TRUE", {})]
+
+
+def _slices_of_entitlement(
+    con: duckdb.DuckDBPyConnection, entitlement_id: str, n_rows: int, partition_rows: int
+) -> list[tuple[str, dict[str, str]]]:
+    literal = entitlement_id.replace("'", "''")
+    table = f"(SELECT grant_id FROM c1_grants WHERE entitlement_id = '{literal}')"
+    slices = []
+    for low, high in _partition_bounds(con, table, "grant_id", n_rows, partition_rows):
+        where, params = _range_where("g.grant_id", low, high)
+        slices.append((f"g.entitlement_id = $entitlement AND {where}",
+                       {**params, "entitlement": entitlement_id}))
+    return slices
+
+
 def _range_where(column: str, low: str | None, high: str | None) -> tuple[str, dict[str, str]]:
     clauses: list[str] = []
     params: dict[str, str] = {}
@@ -837,7 +895,8 @@ class _Writer:
         """
         column = key.rsplit(".", 1)[-1]
         n_rows = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
-        for low, high in _partition_bounds(self.con, table, column, n_rows, self.partition_rows):
+        rows = min(self.partition_rows, _RESOURCE_PARTITION_ROWS)
+        for low, high in _partition_bounds(self.con, table, column, n_rows, rows):
             where, params = _range_where(key, low, high)
             sql = select.replace("{where}", where)
             yield from _stream(self.con, sql, params, batch_rows or self.batch_rows)
@@ -928,12 +987,10 @@ class _Writer:
         return ent_ids, ent_fields
 
     def write_grants(self, ent_ids: list[str], ent_fields: list[bytes]) -> None:
-        n_rows = self.con.execute("SELECT count(*) FROM c1_grants").fetchone()[0]  # type: ignore[index]
-        bounds = _partition_bounds(self.con, "c1_grants", "grant_id", n_rows, self.partition_rows)
+        partitions = _grant_partitions(self.con, self.partition_rows)
 
         def batches() -> Iterator[list[tuple[Any, ...]]]:
-            for low, high in bounds:
-                where, params = _range_where("g.grant_id", low, high)
+            for where, params in partitions:
                 sql = _GRANTS_QUERY.replace("{where}", where)
                 params = {**params, "ent_ids": ent_ids, "ent_fields": ent_fields}
                 yield from _stream(self.con, sql, params, self.batch_rows)
@@ -1183,32 +1240,49 @@ def _load_records(
     with _stage(stages, "grants"):
         writer.write_grants(ent_ids, ent_fields)
     db.execute("COMMIT")
-
-    other_tables = [t for t in _TABLE_NAMES if t != "v1_resources"]
     try:
-        with _Background(db, lambda: _build_indexes(db, other_tables)) as indexing:
-            with _stage(stages, "resources"):
-                side = _open_sqlite(side_path)
-                try:
-                    side.execute("BEGIN")
-                    writer.write_resources(side)
-                    side.execute("COMMIT")
-                finally:
-                    side.close()
-        stages["indexes"] = indexing.seconds
-        with _stage(stages, "merge_resources"):
-            columns = ", ".join(_RESOURCE_TABLE_COLUMNS)
-            db.execute("ATTACH DATABASE ? AS side", (str(side_path),))
-            db.execute("BEGIN")
-            db.execute(
-                f"INSERT INTO v1_resources ({columns})"
-                f" SELECT {columns} FROM side.v1_resources ORDER BY id"
-            )
-            db.execute("COMMIT")
-            db.execute("DETACH DATABASE side")
-            _build_indexes(db, ["v1_resources"])
+        # The big DuckDB reads are over: let its buffer pool go, so SQLite's index sorter
+        # and zstd do not stack on top of it (resources are a few MB a partition).
+        with _memory_limit(writer.con, _LATE_MEMORY_LIMIT):
+            _load_resources_and_index(writer, db, side_path, stages)
     except _DuplicateKeys as dup:
         raise writer.duplicate_error(dup.ddl) from None
+
+
+@contextlib.contextmanager
+def _memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # type: ignore[index]
+    con.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{before}'")
+
+
+def _load_resources_and_index(writer: _Writer, db: sqlite3.Connection, side_path: Path,
+                              stages: dict[str, float]) -> None:
+    other_tables = [t for t in _TABLE_NAMES if t != "v1_resources"]
+    with _Background(db, lambda: _build_indexes(db, other_tables)) as indexing:
+        with _stage(stages, "resources"):
+            side = _open_sqlite(side_path)
+            try:
+                side.execute("BEGIN")
+                writer.write_resources(side)
+                side.execute("COMMIT")
+            finally:
+                side.close()
+    stages["indexes"] = indexing.seconds
+    with _stage(stages, "merge_resources"):
+        columns = ", ".join(_RESOURCE_TABLE_COLUMNS)
+        db.execute("ATTACH DATABASE ? AS side", (str(side_path),))
+        db.execute("BEGIN")
+        db.execute(
+            f"INSERT INTO v1_resources ({columns})"
+            f" SELECT {columns} FROM side.v1_resources ORDER BY id"
+        )
+        db.execute("COMMIT")
+        db.execute("DETACH DATABASE side")
+        _build_indexes(db, ["v1_resources"])
 
 
 def _check_counts(source: dict[str, int], written: dict[str, int]) -> None:

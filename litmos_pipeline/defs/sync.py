@@ -10,6 +10,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 )
 
 from litmos_pipeline import settings as cfg
+from litmos_pipeline import workers
 from litmos_pipeline.defs.resources import LitmosResource, WarehouseResource, sync_identity
 from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.warehouse import extract, snapshot, store
@@ -136,19 +137,6 @@ C1_MODEL_CHECKS = [
                       description="With LITMOS_COURSE_IDS set, no other course is synced."),
 ]
 
-INTEGRITY_SQL = {
-    "dangling_grants": """
-        SELECT count(*) FROM c1_grants g
-        WHERE g.entitlement_id NOT IN (SELECT entitlement_id FROM c1_entitlements)
-           OR (g.principal_type_id, g.principal_id) NOT IN
-              (SELECT (resource_type_id, resource_id) FROM c1_resources)""",
-    "duplicate_resource_ids": "SELECT count(*) - count(DISTINCT external_id) FROM c1_resources",
-    "duplicate_entitlement_ids":
-        "SELECT count(*) - count(DISTINCT entitlement_id) FROM c1_entitlements",
-    "duplicate_grant_ids": "SELECT count(*) - count(DISTINCT grant_id) FROM c1_grants",
-}
-
-
 @dg.multi_asset(
     specs=[
         dg.AssetSpec("c1_resource_types", **MODEL, description="C1 resource types."),
@@ -172,14 +160,15 @@ def c1_model(context: dg.AssetExecutionContext, litmos: LitmosResource,
     started = time.monotonic()
     identity = sync_identity(context)
     settings = litmos.settings()
-    with warehouse.staging(context.run_id) as con:
-        counts = snapshot.build_model(con, sync_team_roles=settings.sync_team_roles)
-        integrity = {k: int(con.execute(q).fetchone()[0]) for k, q in INTEGRITY_SQL.items()}
-        duplicates = snapshot.duplicate_ids(con)
-        skipped = snapshot.skipped_principals(con)
-        outside_filter = _courses_outside_filter(con, settings.course_ids)
-        previews = {t: store.preview_markdown(con, f"SELECT * FROM {t}") for t in
-                    snapshot.C1_TABLES}
+    warehouse_settings = warehouse.settings()
+    stage_path = str(warehouse.staging_path(context.run_id))
+    # Both DuckDB-heavy steps run in lean worker processes (see litmos_pipeline.workers).
+    model = workers.call("litmos_pipeline.warehouse.snapshot:build_and_check",
+                         stage_path=stage_path, memory_limit=warehouse_settings.memory_limit,
+                         sync_team_roles=settings.sync_team_roles,
+                         course_ids=list(settings.course_ids))
+    counts, integrity = model["counts"], model["integrity"]
+    skipped, outside_filter = model["skipped_principals"], model["courses_outside_filter"]
     built_s = time.monotonic() - started
     broken = {k: v for k, v in integrity.items() if v}
     yield dg.AssetCheckResult(
@@ -204,37 +193,29 @@ def c1_model(context: dg.AssetExecutionContext, litmos: LitmosResource,
                else ""))
 
     swap_started = time.monotonic()
-    with warehouse.main() as main:
-        result = snapshot.swap(main, warehouse.staging_path(context.run_id),
-                               sync_id=identity.sync_id, run_id=identity.run_id,
-                               started_at=identity.started_at,
-                               retention=warehouse.settings().history_retention_syncs)
+    result = workers.call("litmos_pipeline.warehouse.snapshot:publish",
+                          main_path=str(warehouse_settings.duckdb_path), stage_path=stage_path,
+                          memory_limit=warehouse_settings.memory_limit,
+                          sync_id=identity.sync_id, run_id=identity.run_id,
+                          started_at=identity.started_at.isoformat(),
+                          retention=warehouse_settings.history_retention_syncs)
     swap_s = time.monotonic() - swap_started
     context.log.info(
-        f"sync {identity.sync_id} published: {result.counts['c1_grants']} grants "
-        f"(+{result.added} / -{result.removed}); main file held {swap_s:.1f}s")
+        f"sync {identity.sync_id} published: {result['counts']['c1_grants']} grants "
+        f"(+{result['added']} / -{result['removed']}); main file held {swap_s:.1f}s")
     common = {"sync_id": identity.sync_id, "transform_s": round(built_s, 2),
               "swap_s": round(swap_s, 2)}
     for table in snapshot.C1_TABLES:
-        metadata: dict[str, Any] = {"rows": result.counts[table], **common,
-                                    "preview": dg.MetadataValue.md(previews[table])}
+        metadata: dict[str, Any] = {"rows": result["counts"][table], **common,
+                                    "preview": dg.MetadataValue.md(model["previews"][table])}
         if table == "c1_resources":
             metadata.update({t: counts[t] for t in snapshot.TYPED_TABLES})
         if table == "c1_grants":
-            metadata.update(grants_added=result.added, grants_removed=result.removed,
-                            previous_sync_id=result.previous_sync_id or "none",
-                            duplicate_records_from_litmos=sum(duplicates.values()),
+            metadata.update(grants_added=result["added"], grants_removed=result["removed"],
+                            previous_sync_id=result["previous_sync_id"] or "none",
+                            duplicate_records_from_litmos=sum(model["duplicates"].values()),
                             principals_not_in_user_list=skipped)
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
-
-
-def _courses_outside_filter(con: Any, course_ids: tuple[str, ...]) -> list[str]:
-    if not course_ids:
-        return []
-    rows = con.execute(
-        "SELECT resource_id FROM c1_resources WHERE resource_type_id = 'course' "
-        "AND NOT list_contains(?, resource_id) ORDER BY 1", [list(course_ids)]).fetchall()
-    return [r[0] for r in rows]
 
 
 @dg.asset(

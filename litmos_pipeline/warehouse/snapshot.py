@@ -18,6 +18,19 @@ TYPED_TABLES = ("litmos_users", "litmos_teams", "litmos_courses", "litmos_team_m
 C1_TABLES = ("c1_resource_types", "c1_resources", "c1_entitlements", "c1_grants")
 
 
+INTEGRITY_SQL = {
+    "dangling_grants": """
+        SELECT count(*) FROM c1_grants g
+        WHERE g.entitlement_id NOT IN (SELECT entitlement_id FROM c1_entitlements)
+           OR (g.principal_type_id, g.principal_id) NOT IN
+              (SELECT (resource_type_id, resource_id) FROM c1_resources)""",
+    "duplicate_resource_ids": "SELECT count(*) - count(DISTINCT external_id) FROM c1_resources",
+    "duplicate_entitlement_ids":
+        "SELECT count(*) - count(DISTINCT entitlement_id) FROM c1_entitlements",
+    "duplicate_grant_ids": "SELECT count(*) - count(DISTINCT grant_id) FROM c1_grants",
+}
+
+
 class SnapshotRefused(RuntimeError):
     """The staged sync is not fit to replace the current snapshot."""
 
@@ -97,3 +110,44 @@ def swap(main: duckdb.DuckDBPyConnection, stage_path: Path, *, sync_id: str, run
     finally:
         main.execute("DETACH stage")
     return SwapResult(previous[0] if previous else None, int(added), int(removed), counts)
+
+
+def courses_outside_filter(con: duckdb.DuckDBPyConnection, course_ids: list[str]) -> list[str]:
+    if not course_ids:
+        return []
+    rows = con.execute(
+        "SELECT resource_id FROM c1_resources WHERE resource_type_id = 'course' "
+        "AND NOT list_contains(?, resource_id) ORDER BY 1", [list(course_ids)]).fetchall()
+    return [r[0] for r in rows]
+
+
+# -- entry points for a worker process (litmos_pipeline.workers); JSON in, JSON out -----
+
+
+def build_and_check(stage_path: str, memory_limit: str, sync_team_roles: bool,
+                    course_ids: list[str]) -> dict[str, Any]:
+    """Build the model in the staging file and report what the checks need."""
+    with store.opened(Path(stage_path), memory_limit=memory_limit) as con:
+        counts = build_model(con, sync_team_roles=sync_team_roles)
+        return {
+            "counts": counts,
+            "integrity": {k: int(con.execute(q).fetchone()[0])  # type: ignore[index]
+                          for k, q in INTEGRITY_SQL.items()},
+            "duplicates": duplicate_ids(con),
+            "skipped_principals": skipped_principals(con),
+            "courses_outside_filter": courses_outside_filter(con, course_ids),
+            "previews": {t: store.preview_markdown(con, f"SELECT * FROM {t}")
+                         for t in C1_TABLES},
+        }
+
+
+def publish(main_path: str, stage_path: str, memory_limit: str, sync_id: str, run_id: str,
+            started_at: str, retention: int, lock_timeout_s: float = 300.0) -> dict[str, Any]:
+    """Swap the staged snapshot into the main file (see `swap`)."""
+    with store.opened(Path(main_path), memory_limit=memory_limit,
+                      lock_timeout_s=lock_timeout_s) as main:
+        store.run_sql(main, "main.sql", "schema")
+        result = swap(main, Path(stage_path), sync_id=sync_id, run_id=run_id,
+                      started_at=datetime.fromisoformat(started_at), retention=retention)
+    return {"previous_sync_id": result.previous_sync_id, "added": result.added,
+            "removed": result.removed, "counts": result.counts}

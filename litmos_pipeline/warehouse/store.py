@@ -61,14 +61,16 @@ def run_sql(con: duckdb.DuckDBPyConnection, file: str, name: str,
 def connect(
     path: Path,
     *,
-    memory_limit: str = "192MB",
+    memory_limit: str = "96MB",
     read_only: bool = False,
     lock_timeout_s: float = 120.0,
 ) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file, waiting while another process holds its lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # allocator_flush_threshold: hand freed memory back after each task instead of
+    # keeping up to 128 MB of it, so one step's peak does not linger into the next.
     config = {"memory_limit": memory_limit, "threads": 2,
-              "preserve_insertion_order": False}
+              "preserve_insertion_order": False, "allocator_flush_threshold": "16MB"}
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.05
     while True:

@@ -763,9 +763,8 @@ def test_failure_while_reading_duckdb_surfaces(
     assert _dir_entries(tmp_path) == set()
 
 
-def test_many_grants_across_partitions_and_batches(tmp_path: Path) -> None:
-    # Enough rows for the multi-row INSERT path (50 rows per statement) plus leftovers,
-    # spread over several key-range partitions.
+def many_grants() -> tuple[duckdb.DuckDBPyConnection, list[tuple[str, str, str, str]]]:
+    """390 grants: 130 users on each of three entitlements, and the users as resources."""
     con = duckdb.connect()
     many = [
         ("course", c, slug, f"x{i:03d}\u00e9")
@@ -779,6 +778,13 @@ def test_many_grants_across_partitions_and_batches(tmp_path: Path) -> None:
         " NULL, NULL, principal_id, NULL, 'user', 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
         " FROM (SELECT DISTINCT principal_id FROM c1_grants)"
     )
+    return con, many
+
+
+def test_many_grants_across_partitions_and_batches(tmp_path: Path) -> None:
+    # Enough rows for the multi-row INSERT path (50 rows per statement) plus leftovers,
+    # spread over several partitions of whole entitlements.
+    con, many = many_grants()
     summary = c1z.write_c1z(
         tmp_path / "many.c1z", con, SYNC_ID, STARTED, ENDED, partition_rows=150, batch_rows=120
     )
@@ -800,3 +806,27 @@ def test_many_grants_across_partitions_and_batches(tmp_path: Path) -> None:
     assert {(r[1], r[2], r[4], r[5]) for r in rows} == {
         (rt, c, "user", u) for rt, c, _s, u in many
     }
+
+
+def test_the_callers_memory_limit_is_restored(tmp_path: Path,
+                                              con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("SET memory_limit = '512MiB'")  # shown exactly, so restorable exactly
+    before = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    _write(tmp_path, con)
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone() == before
+
+
+@pytest.mark.parametrize("partition_rows", [40, 130, 131, 1000])
+def test_grants_go_in_once_each_in_grant_id_order_however_they_are_cut(
+        tmp_path: Path, partition_rows: int) -> None:
+    # 40: every entitlement (130 grants) is cut into grant id slices of its own.
+    con, many = many_grants()
+    summary = c1z.write_c1z(tmp_path / "cut.c1z", con, SYNC_ID, STARTED, ENDED,
+                            partition_rows=partition_rows, batch_rows=7)
+    db_path = tmp_path / "cut.db"
+    db_path.write_bytes(_sqlite_bytes(summary.path))
+    db = sqlite3.connect(db_path)
+    ids = [r[0] for r in db.execute("SELECT external_id FROM v1_grants ORDER BY id")]
+    db.close()
+    expected = sorted(r[0] for r in con.execute("SELECT grant_id FROM c1_grants").fetchall())
+    assert len(ids) == len(many) and ids == expected

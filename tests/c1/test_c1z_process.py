@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from litmos_pipeline import workers
 from litmos_pipeline.c1 import c1z, c1z_process
 from tests.c1.test_c1z import ENDED, GRANTS, STARTED, SYNC_ID, build_tables
 
@@ -42,7 +43,7 @@ def test_writer_errors_come_back_with_their_type_and_message(db_path: Path,
 
 
 def test_a_crash_in_the_child_is_reported_with_its_stderr(tmp_path: Path) -> None:
-    with pytest.raises(c1z.C1zError, match="writer process failed .*missing.duckdb"):
+    with pytest.raises(workers.WorkerError, match="failed in its worker process .*missing.duckdb"):
         c1z_process.write_c1z_file(tmp_path / "x.c1z", tmp_path / "missing.duckdb",
                                    sync_id=SYNC_ID, started_at=STARTED, ended_at=ENDED,
                                    memory_limit="64MB")
