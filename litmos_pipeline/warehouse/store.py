@@ -67,10 +67,8 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file, waiting while another process holds its lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # allocator_flush_threshold: hand freed memory back after each task instead of
-    # keeping up to 128 MB of it, so one step's peak does not linger into the next.
     config = {"memory_limit": memory_limit, "threads": 2,
-              "preserve_insertion_order": False, "allocator_flush_threshold": "16MB"}
+              "preserve_insertion_order": False}
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.05
     while True:
@@ -86,6 +84,8 @@ def connect(
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
             continue
+        # No progress bars: worker processes answer on stdout, and logs need no bars.
+        con.execute("SET enable_progress_bar = false")
         install_macros(con)
         return con
 

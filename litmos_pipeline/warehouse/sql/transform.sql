@@ -1,5 +1,7 @@
 -- Runs in a sync's staging database: raw_* (text as Litmos sent it) -> typed litmos_*
--- tables -> C1's model (c1_*). Column sets of c1_* are the c1z writer's contract.
+-- tables -> C1's model (c1_*). A record Litmos listed twice is kept once, as first seen
+-- (lowest _seq): a GROUP BY, which spills to disk under a memory limit, where a window
+-- function over 2M rows did not (measured at 96MB). Column sets of c1_* are the c1z writer's contract.
 -- Id formats mirror litmos_pipeline/c1/ids.py (the c1_* macros are defined from there).
 
 -- name: macros
@@ -18,25 +20,25 @@ SELECT id, user_name, nonblank(first_name) AS first_name, nonblank(last_name) AS
        nonblank(email) AS email, litmos_bool(active) AS active, access_level, brand,
        litmos_ts(last_login) AS last_login, litmos_ts(created_date) AS created_date
 FROM raw_users
-QUALIFY row_number() OVER (PARTITION BY id ORDER BY _seq) = 1;
+WHERE _seq IN (SELECT min(_seq) FROM raw_users GROUP BY id);
 
 -- name: litmos_teams
 CREATE OR REPLACE TABLE litmos_teams AS
 SELECT id, name, nonblank(parent_team_id) AS parent_team_id, team_code, description
 FROM raw_teams
-QUALIFY row_number() OVER (PARTITION BY id ORDER BY _seq) = 1;
+WHERE _seq IN (SELECT min(_seq) FROM raw_teams GROUP BY id);
 
 -- name: litmos_courses
 CREATE OR REPLACE TABLE litmos_courses AS
 SELECT id, code, name, litmos_bool(active) AS active, description
 FROM raw_courses
-QUALIFY row_number() OVER (PARTITION BY id ORDER BY _seq) = 1;
+WHERE _seq IN (SELECT min(_seq) FROM raw_courses GROUP BY id);
 
 -- name: litmos_team_members
 CREATE OR REPLACE TABLE litmos_team_members AS
 SELECT team_id, role, user_id, user_name, first_name, last_name
 FROM raw_team_members
-QUALIFY row_number() OVER (PARTITION BY team_id, role, user_id ORDER BY _seq) = 1;
+WHERE _seq IN (SELECT min(_seq) FROM raw_team_members GROUP BY team_id, role, user_id);
 
 -- name: litmos_course_enrollments
 CREATE OR REPLACE TABLE litmos_course_enrollments AS
@@ -45,7 +47,7 @@ SELECT course_id, user_id, user_name, litmos_bool(completed) AS completed,
        litmos_ts(compliant_till) AS compliant_till, litmos_ts(due_date) AS due_date,
        litmos_ts(access_till_date) AS access_till_date
 FROM raw_course_enrollments
-QUALIFY row_number() OVER (PARTITION BY course_id, user_id ORDER BY _seq) = 1;
+WHERE _seq IN (SELECT min(_seq) FROM raw_course_enrollments GROUP BY course_id, user_id);
 
 -- name: c1_resource_types
 CREATE OR REPLACE TABLE c1_resource_types AS
