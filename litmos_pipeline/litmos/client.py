@@ -30,6 +30,7 @@ from litmos_pipeline.litmos.records import (
 )
 
 PAGE_SIZE = 1000
+PageParser = Callable[[bytes, str | None, str], Page]  # body, Content-Type, what
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 RETRYABLE_ERRORS = (httpx.TransportError,)
 XML_BODY = {"Content-Type": "application/xml; charset=utf-8"}
@@ -140,19 +141,20 @@ class LitmosClient:
 
     # -- reads ---------------------------------------------------------------------------
 
-    def pages(self, path: str, what: str,
-              params: Mapping[str, str] | None = None) -> Iterator[Page]:
+    def pages(self, path: str, what: str, params: Mapping[str, str] | None = None, *,
+              parse: PageParser = parse_page) -> Iterator[Page]:
         """Each page of a list endpoint, undecoded to text; the last is the first short one.
 
         A JSON array page keeps its body, so a bulk loader can hand it to DuckDB whole
-        instead of turning every value into a Python string.
+        instead of turning every value into a Python string. `parse` turns a body into
+        a Page; a bulk loader may count a JSON page without decoding it in Python.
         """
         start = 0
         while True:
             page_params = {**(params or {}), "start": str(start), "limit": str(PAGE_SIZE)}
             where = f"{what} (start={start})"
             response = self.request("GET", path, what=where, params=page_params)
-            page = parse_page(response.content, response.headers.get("content-type"), where)
+            page = parse(response.content, response.headers.get("content-type"), where)
             with self._lock:
                 self.stats.pages += 1
                 self.stats.records += page.rows

@@ -64,11 +64,16 @@ def connect(
     memory_limit: str = "96MB",
     read_only: bool = False,
     lock_timeout_s: float = 120.0,
+    preserve_order: bool = False,
 ) -> duckdb.DuckDBPyConnection:
-    """Open a DuckDB file, waiting while another process holds its lock."""
+    """Open a DuckDB file, waiting while another process holds its lock.
+
+    `preserve_order` keeps rows in the order they were read when a query has no ORDER
+    BY (DuckDB's default); off, DuckDB may reorder them for less memory.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     config = {"memory_limit": memory_limit, "threads": 2,
-              "preserve_insertion_order": False}
+              "preserve_insertion_order": preserve_order}
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.05
     while True:

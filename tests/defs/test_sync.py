@@ -149,7 +149,7 @@ def test_bad_input_fails_clearly(tmp_path: Path, instance: dg.DagsterInstance,
                                                      tmp_path / "w.duckdb"))
     errors = {e.step_key: e.event_specific_data.error.to_string()
               for e in result.all_events if e.is_step_failure}
-    assert "record without Id in users start=0 (record #2" in errors["litmos_users"]
+    assert "record without Id in users (start=0) (record #2" in errors["litmos_users"]
     assert "teams (start=0): malformed XML" in errors["litmos_teams"]
     assert not (tmp_path / "w.duckdb").exists()
 

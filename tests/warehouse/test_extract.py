@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.litmos.endpoints import COURSE_ENROLLMENTS, USERS
-from litmos_pipeline.litmos.records import Page, parse_page
+from litmos_pipeline.litmos.records import LitmosParseError, Page, parse_page
 from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox
 from litmos_pipeline.warehouse import extract, store
-from litmos_pipeline.warehouse.loader import RawLoader
+from litmos_pipeline.warehouse.loader import MissingIdError, RawLoader
 
 RAW_TABLES = ("raw_users", "raw_teams", "raw_courses", "raw_team_members",
               "raw_course_enrollments")
@@ -96,3 +98,24 @@ def test_a_json_page_without_ids_names_the_page(tmp_path: Path) -> None:
             assert "users start=2000 (record #2 of the page)" in str(exc)
         else:
             raise AssertionError("a record without Id was loaded")
+
+
+def test_json_pages_are_counted_in_duckdb_and_checked_for_ids(tmp_path: Path) -> None:
+    with store.opened(tmp_path / "c.duckdb") as con:
+        counter = extract.JsonPageCounter(con)
+        page = counter.parse(b'\xef\xbb\xbf [{"Id":"u1","X":{"a":1}},{"Id":"u2"}]',
+                             "application/json; charset=utf-8", "users (start=0)")
+        assert (page.rows, page.records, page.json_array is not None) == (2, [], True)
+        assert counter.parse(b"[]", "application/json", "users").rows == 0
+        with pytest.raises(MissingIdError, match=r"without Id in users \(start=1000\) "
+                                                 r"\(record #3 of the page\)"):
+            counter.parse(b'[{"Id":"a"},{"Id":"b"},{"Id":""}]', "application/json",
+                          "users (start=1000)")
+        # Not a plain array: the Python parser decides (a wrapper, XML, or an error).
+        wrapped = counter.parse(b'{"Items":[{"Id":"u9"}]}', "application/json", "users")
+        assert wrapped.text_records() == [{"Id": "u9"}]
+        xml = counter.parse(b"<Users><User><Id>u1</Id></User></Users>", "application/xml",
+                            "users")
+        assert xml.text_records() == [{"Id": "u1"}]
+        with pytest.raises(LitmosParseError, match="users: malformed JSON"):
+            counter.parse(b'[{"Id": "u1"', "application/json", "users")
