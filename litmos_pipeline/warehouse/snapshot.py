@@ -91,9 +91,10 @@ def swap(main: duckdb.DuckDBPyConnection, stage_path: Path, *, sync_id: str, run
             "previous_sync_id": previous[0] if previous else None, "keep": retention,
         }
         # One transaction may write one database: first the staged grants, then main.
-        main.execute("BEGIN")
-        store.run_sql(main, "main.sql", "overlay_provisioning", params)
-        main.execute("COMMIT")
+        if store.run_sql(main, "main.sql", "provisioning_since", params)[0][0]:
+            main.execute("BEGIN")
+            store.run_sql(main, "main.sql", "overlay_provisioning", params)
+            main.execute("COMMIT")
         main.execute("BEGIN")
         try:
             for name in ("record_changes", "replace_snapshot", "record_sync",
