@@ -36,17 +36,11 @@ class Page:
     records: list[dict[str, Any]]
     decoded: bool = False
     json_array: str | None = None
-    rows: int = -1  # len(records), kept when the records are dropped
+    rows: int = -1  # len(records), or the count of a page whose records were not decoded
 
     def __post_init__(self) -> None:
         if self.rows < 0:
             object.__setattr__(self, "rows", len(self.records))
-
-    def without_records(self) -> Page:
-        """Just the JSON text (a fifth of the memory), for pages queued for a bulk load."""
-        if self.json_array is None:
-            return self
-        return Page([], decoded=True, json_array=self.json_array, rows=self.rows)
 
     def text_records(self) -> list[Record]:
         if not self.decoded:

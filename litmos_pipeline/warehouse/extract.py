@@ -129,12 +129,13 @@ def _load_lists(loader: RawLoader, client: LitmosClient, lists: list[ListRef],
 
 def _pages(client: LitmosClient, counter: JsonPageCounter, path: str,
            what: str) -> Iterator[Page]:
-    """A list's pages with their ids checked; JSON pages are counted, not decoded."""
+    """A list's pages with their ids checked; JSON array pages are counted, not decoded,
+    so what waits in the read-ahead queue is their text alone."""
     start = 0
     for page in client.pages(path, what, parse=counter.parse):
         check_ids(page.records, ID_FIELD, f"{what} (start={start})")
         start += page.rows
-        yield page.without_records()
+        yield page
 
 
 class JsonPageCounter:

@@ -83,7 +83,7 @@ class RawLoader:
                  where: str = "") -> int:
         """Buffer one page; `where` names the page in errors (e.g. 'users start=2000').
 
-        A page without its records (`Page.without_records`) must have had its ids
+        A JSON page counted without its records (`extract.JsonPageCounter`) has had its ids
         checked (`check_ids`) by whoever dropped them.
         """
         if page.json_array is None:
