@@ -83,8 +83,8 @@ class RawLoader:
                  where: str = "") -> int:
         """Buffer one page; `where` names the page in errors (e.g. 'users start=2000').
 
-        A JSON page counted without its records (`extract.JsonPageCounter`) has had its ids
-        checked (`check_ids`) by whoever dropped them.
+        A JSON page counted without decoding its records (`extract.JsonPageCounter`) has
+        had its ids checked there.
         """
         if page.json_array is None:
             return self.add(page.text_records(), context, where)
