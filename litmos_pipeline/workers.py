@@ -94,10 +94,10 @@ def main() -> int:
         answer, code = {"result": result}, 0
     except Exception as exc:
         traceback.print_exc()
-        answer = {"error": {"type": type(exc).__name__,
-                            "message": f"{exc}" if _is_known(exc) else
-                            f"{type(exc).__name__}: {exc}"}}
-        code = 2 if _is_known(exc) else 1
+        known = _is_known(exc)
+        message = f"{exc}" if known else f"{type(exc).__name__}: {exc}"
+        answer = {"error": {"type": type(exc).__name__, "message": message}}
+        code = 2 if known else 1
     print(json.dumps(answer))
     return code
 

@@ -136,9 +136,8 @@ class WarehouseResource(dg.ConfigurableResource):
     def main(self, lock_timeout_s: float = 300.0) -> Iterator[duckdb.DuckDBPyConnection]:
         """The main file, with the schema in place; hold it briefly."""
         s = self.settings()
-        with store.opened(s.duckdb_path, memory_limit=s.memory_limit,
-                          lock_timeout_s=lock_timeout_s) as con:
-            store.run_sql(con, "main.sql", "schema")
+        with store.opened_main(s.duckdb_path, memory_limit=s.memory_limit,
+                               lock_timeout_s=lock_timeout_s) as con:
             yield con
 
     @contextmanager

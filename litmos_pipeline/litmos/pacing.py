@@ -30,7 +30,6 @@ class Pacer:
         self._sleep = sleep
         self._starts: deque[float] = deque()
         self._lock = threading.Lock()
-        self.waited_s = 0.0
 
     @property
     def interval_s(self) -> float:
@@ -42,10 +41,9 @@ class Pacer:
             return 0.0
         with self._lock:
             now = self._clock()
-            delay = max(0.0, self._delay(now))
+            delay = self._delay(now)
             if delay > 0:
                 self._sleep(delay)
-                self.waited_s += delay
                 now = self._clock()
             self._starts.append(now)
             return delay

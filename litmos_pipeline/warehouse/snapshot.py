@@ -149,9 +149,8 @@ def build_and_check(stage_path: str, memory_limit: str, sync_team_roles: bool,
 def publish(main_path: str, stage_path: str, memory_limit: str, sync_id: str, run_id: str,
             started_at: str, retention: int, lock_timeout_s: float = 300.0) -> dict[str, Any]:
     """Swap the staged snapshot into the main file (see `swap`)."""
-    with store.opened(Path(main_path), memory_limit=memory_limit,
-                      lock_timeout_s=lock_timeout_s) as main:
-        store.run_sql(main, "main.sql", "schema")
+    with store.opened_main(Path(main_path), memory_limit=memory_limit,
+                           lock_timeout_s=lock_timeout_s) as main:
         result = swap(main, Path(stage_path), sync_id=sync_id, run_id=run_id,
                       started_at=datetime.fromisoformat(started_at), retention=retention)
     return {"previous_sync_id": result.previous_sync_id, "added": result.added,

@@ -110,6 +110,15 @@ def opened(path: Path, **kwargs: Any) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+@contextmanager
+def opened_main(path: Path, *, memory_limit: str,
+                lock_timeout_s: float = 300.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The main warehouse file, with the schema in place; hold it briefly."""
+    with opened(path, memory_limit=memory_limit, lock_timeout_s=lock_timeout_s) as con:
+        run_sql(con, "main.sql", "schema")
+        yield con
+
+
 def attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
     """ATTACH a DuckDB file under `alias` (the path quoted as an SQL literal)."""
     literal = str(path).replace("'", "''")
