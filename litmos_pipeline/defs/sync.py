@@ -17,115 +17,109 @@ from litmos_pipeline.warehouse import extract, snapshot, store
 
 SYNC_POOL = "litmos_sync"
 SYNC_TAGS = {"litmos/sync": "full"}
-EXTRACT = {"group_name": "litmos_extract", "kinds": {"litmos", "duckdb"}, "pool": SYNC_POOL}
+EXTRACT = {"group_name": "litmos_extract", "kinds": {"litmos", "duckdb"}}
 MODEL = {"group_name": "c1_model", "kinds": {"duckdb"}}
 
+# Extract asset -> (raw table, preview query).
+EXTRACT_TABLES = {
+    "litmos_users": ("raw_users", "SELECT id, user_name, first_name, last_name, active "
+                                  "FROM raw_users"),
+    "litmos_teams": ("raw_teams", "SELECT id, name, parent_team_id FROM raw_teams"),
+    "litmos_courses": ("raw_courses", "SELECT id, code, name, active FROM raw_courses"),
+    "litmos_team_members": ("raw_team_members", "SELECT role, count(*) AS rows "
+                                                "FROM raw_team_members GROUP BY role"),
+    "litmos_course_enrollments": ("raw_course_enrollments",
+                                  "SELECT completed, count(*) AS rows "
+                                  "FROM raw_course_enrollments GROUP BY 1"),
+}
 
-def _extract_metadata(client: LitmosClient, started: float, rows: int,
-                      preview: str, **extra: Any) -> dict[str, Any]:
+
+def _step_metadata(client: LitmosClient, started: float, rows: int) -> dict[str, Any]:
+    """The extract step's API figures, shared by its five assets (prefixed extract_)."""
     elapsed = time.monotonic() - started
     return {
-        "rows": rows,
-        **client.stats.as_metadata(),
-        "elapsed_s": round(elapsed, 2),
-        "rows_per_s": round(rows / elapsed, 1) if elapsed else None,
-        **extra,
-        "preview": dg.MetadataValue.md(preview),
+        **{f"extract_{key}": value for key, value in client.stats.as_metadata().items()},
+        "extract_elapsed_s": round(elapsed, 2),
+        "extract_rows_per_s": round(rows / elapsed, 1) if elapsed else None,
     }
 
 
-@dg.asset(
-    **EXTRACT,
-    description="All Litmos users (active and inactive), staged for this run's sync.",
-    check_specs=[dg.AssetCheckSpec("users_not_empty", asset="litmos_users", blocking=True,
-                                   description="An empty user list would revoke everyone.")],
+@dg.multi_asset(
+    name="litmos_extract",
+    specs=[
+        dg.AssetSpec("litmos_users", **EXTRACT,
+                     description="All Litmos users (active and inactive), staged for this "
+                                 "run's sync."),
+        dg.AssetSpec("litmos_teams", **EXTRACT,
+                     description="All Litmos teams, with ParentTeamId (the team tree)."),
+        dg.AssetSpec("litmos_courses", **EXTRACT,
+                     description="Litmos courses: all of them, or only LITMOS_COURSE_IDS "
+                                 "(one GET each)."),
+        dg.AssetSpec("litmos_team_members", **EXTRACT,
+                     description="Team members, plus leaders and admins when "
+                                 "LITMOS_SYNC_TEAM_ROLES is on (two more requests per "
+                                 "team); one role column."),
+        dg.AssetSpec("litmos_course_enrollments", **EXTRACT,
+                     description="Who is enrolled in each synced course "
+                                 "(GET /courses/{id}/users), with Completed and "
+                                 "PercentageComplete."),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec("users_not_empty", asset="litmos_users", blocking=True,
+                          description="An empty user list would revoke everyone."),
+        dg.AssetCheckSpec("configured_courses_found", asset="litmos_courses",
+                          description="Every id in LITMOS_COURSE_IDS exists in Litmos."),
+    ],
+    pool=SYNC_POOL,
 )
-def litmos_users(context: dg.AssetExecutionContext, litmos: LitmosResource,
-                 warehouse: WarehouseResource) -> dg.MaterializeResult:
+def litmos_extract(context: dg.AssetExecutionContext, litmos: LitmosResource,
+                   warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
+    """One step stages every Litmos list, so the API is kept busy from first to last page.
+
+    The five assets are only useful together: the C1 model is built from one run's
+    staging file, and refuses a run that staged only some of them.
+    """
     started = time.monotonic()
+    settings = litmos.settings()
+    roles = ("member", "leader", "admin") if settings.sync_team_roles else ("member",)
     with litmos.client(context.log) as client, warehouse.staging(context.run_id) as con:
-        result = extract.load_users(con, client)
-        preview = store.preview_markdown(
-            con, "SELECT id, user_name, first_name, last_name, active FROM raw_users")
-    context.log.info(f"staged {result.rows} users in {client.stats.requests} requests")
-    return dg.MaterializeResult(
-        metadata=_extract_metadata(client, started, result.rows, preview),
-        check_results=[dg.AssetCheckResult(
-            check_name="users_not_empty", passed=result.rows > 0,
-            metadata={"users": result.rows})],
-    )
-
-
-@dg.asset(**EXTRACT, description="All Litmos teams, with ParentTeamId (the team tree).")
-def litmos_teams(context: dg.AssetExecutionContext, litmos: LitmosResource,
-                 warehouse: WarehouseResource) -> dg.MaterializeResult:
-    started = time.monotonic()
-    with litmos.client(context.log) as client, warehouse.staging(context.run_id) as con:
-        result = extract.load_teams(con, client)
-        preview = store.preview_markdown(con, "SELECT id, name, parent_team_id FROM raw_teams")
-    return dg.MaterializeResult(metadata=_extract_metadata(client, started, result.rows, preview))
-
-
-@dg.asset(
-    **EXTRACT,
-    description="Litmos courses: all of them, or only LITMOS_COURSE_IDS (one GET each).",
-    check_specs=[dg.AssetCheckSpec(
-        "configured_courses_found", asset="litmos_courses",
-        description="Every id in LITMOS_COURSE_IDS exists in Litmos.")],
-)
-def litmos_courses(context: dg.AssetExecutionContext, litmos: LitmosResource,
-                   warehouse: WarehouseResource) -> dg.MaterializeResult:
-    started = time.monotonic()
-    course_ids = litmos.settings().course_ids
-    with litmos.client(context.log) as client, warehouse.staging(context.run_id) as con:
-        result = extract.load_courses(con, client, course_ids)
-        preview = store.preview_markdown(con, "SELECT id, code, name, active FROM raw_courses")
-    extra: dict[str, Any] = {"course_filter": ", ".join(course_ids) or "all courses"}
-    if result.missing_ids:
-        extra["warning"] = ("LITMOS_COURSE_IDS lists courses Litmos does not know: "
-                            + ", ".join(result.missing_ids))
-        context.log.warning(extra["warning"])
-    return dg.MaterializeResult(
-        metadata=_extract_metadata(client, started, result.rows, preview, **extra),
-        check_results=[dg.AssetCheckResult(
-            check_name="configured_courses_found", passed=not result.missing_ids,
+        results = extract.load_all(con, client, course_ids=settings.course_ids, roles=roles,
+                                   progress=context.log.info)
+        previews = {asset: store.preview_markdown(con, sql)
+                    for asset, (_, sql) in EXTRACT_TABLES.items()}
+    rows = {asset: results[table].rows for asset, (table, _) in EXTRACT_TABLES.items()}
+    context.log.info(
+        "staged " + ", ".join(f"{n} {asset.removeprefix('litmos_')}" for asset, n in rows.items())
+        + f" in {client.stats.requests} requests")
+    step = _step_metadata(client, started, sum(rows.values()))
+    extra: dict[str, dict[str, Any]] = {
+        "litmos_courses": {"course_filter": ", ".join(settings.course_ids) or "all courses"},
+        "litmos_team_members": {"teams": results["raw_team_members"].parents,
+                                "roles": ", ".join(roles)},
+        "litmos_course_enrollments": {"courses": results["raw_course_enrollments"].parents},
+    }
+    missing = results["raw_courses"].missing_ids
+    if missing:
+        extra["litmos_courses"]["warning"] = ("LITMOS_COURSE_IDS lists courses Litmos does "
+                                              "not know: " + ", ".join(missing))
+        context.log.warning(extra["litmos_courses"]["warning"])
+    checks = {
+        "litmos_users": [dg.AssetCheckResult(
+            asset_key="litmos_users", check_name="users_not_empty", passed=rows["litmos_users"] > 0,
+            metadata={"users": rows["litmos_users"]})],
+        "litmos_courses": [dg.AssetCheckResult(
+            asset_key="litmos_courses", check_name="configured_courses_found", passed=not missing,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"missing_course_ids": ", ".join(result.missing_ids) or "none"})],
-    )
-
-
-@dg.asset(
-    **EXTRACT, deps=[litmos_teams],
-    description="Team members, plus leaders and admins when LITMOS_SYNC_TEAM_ROLES is on "
-                "(two more requests per team); one role column.",
-)
-def litmos_team_members(context: dg.AssetExecutionContext, litmos: LitmosResource,
-                        warehouse: WarehouseResource) -> dg.MaterializeResult:
-    started = time.monotonic()
-    roles = ("member", "leader", "admin") if litmos.settings().sync_team_roles else ("member",)
-    with litmos.client(context.log) as client, warehouse.staging(context.run_id) as con:
-        result = extract.load_team_members(con, client, roles=roles,
-                                           progress=context.log.info)
-        preview = store.preview_markdown(
-            con, "SELECT role, count(*) AS rows FROM raw_team_members GROUP BY role")
-    return dg.MaterializeResult(metadata=_extract_metadata(
-        client, started, result.rows, preview, teams=result.parents, roles=", ".join(roles)))
-
-
-@dg.asset(
-    **EXTRACT, deps=[litmos_courses],
-    description="Who is enrolled in each synced course (GET /courses/{id}/users), with "
-                "Completed and PercentageComplete.",
-)
-def litmos_course_enrollments(context: dg.AssetExecutionContext, litmos: LitmosResource,
-                              warehouse: WarehouseResource) -> dg.MaterializeResult:
-    started = time.monotonic()
-    with litmos.client(context.log) as client, warehouse.staging(context.run_id) as con:
-        result = extract.load_course_enrollments(con, client, progress=context.log.info)
-        preview = store.preview_markdown(
-            con, "SELECT completed, count(*) AS rows FROM raw_course_enrollments GROUP BY 1")
-    return dg.MaterializeResult(metadata=_extract_metadata(
-        client, started, result.rows, preview, courses=result.parents))
+            metadata={"missing_course_ids": ", ".join(missing) or "none"})],
+    }
+    for asset, (table, _) in EXTRACT_TABLES.items():
+        yield dg.MaterializeResult(
+            asset_key=asset,
+            metadata={"rows": rows[asset], "api_pages": results[table].pages,
+                      **extra.get(asset, {}), **step,
+                      "preview": dg.MetadataValue.md(previews[asset])},
+            check_results=checks.get(asset, []),
+        )
 
 
 C1_MODEL_CHECKS = [
@@ -244,8 +238,7 @@ def access_changes(context: dg.AssetExecutionContext,
     })
 
 
-sync_assets = [litmos_users, litmos_teams, litmos_courses, litmos_team_members,
-               litmos_course_enrollments, c1_model, access_changes]
+sync_assets = [litmos_extract, c1_model, access_changes]
 
 
 def sync_job(extra_selection: dg.AssetSelection | None = None) -> UnresolvedAssetJobDefinition:

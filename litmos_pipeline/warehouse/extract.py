@@ -1,14 +1,14 @@
 """Stream Litmos lists into a sync's staging tables, page by page.
 
-Each function takes the Litmos client and a staging connection and returns what it did;
-the Dagster assets only wire them up and report.
+`load_all` takes the Litmos client and a staging connection and returns what it did;
+the Dagster extract asset only wires it up and reports.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import quote
@@ -24,7 +24,6 @@ from litmos_pipeline.litmos.endpoints import (
     TEAM_ROLE_PATHS,
     TEAMS,
     USERS,
-    RecordSpec,
 )
 from litmos_pipeline.litmos.prefetch import read_ahead
 from litmos_pipeline.litmos.records import Page, is_json, parse_page
@@ -36,68 +35,77 @@ L = TypeVar("L")
 
 @dataclass
 class LoadResult:
+    """One raw table's share of the extract."""
+
     rows: int = 0
-    parents: int = 0
+    pages: int = 0  # one request each, retries aside
+    parents: int = 0  # teams or courses whose lists were read
     missing_ids: list[str] = field(default_factory=list)
 
 
-def load_list(con: duckdb.DuckDBPyConnection, client: LitmosClient, spec: RecordSpec,
-              path: str, what: str) -> LoadResult:
-    loader = RawLoader(con, spec)
+@dataclass(eq=False)
+class ListRef:
+    """One paged Litmos list and the raw table its pages go to."""
+
+    path: str
+    what: str  # names the list in errors, e.g. "course c1 users"
+    loader: RawLoader
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+def load_all(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
+             course_ids: Iterable[str] = (), roles: Iterable[str] = ("member",),
+             progress: Progress | None = None) -> dict[str, LoadResult]:
+    """Every list a sync reads, into the raw tables; results by raw table name.
+
+    Two passes: teams and courses first (their ids name the member and enrollee lists),
+    then the user list and every team's and course's lists through the same two fetch
+    threads, so the API never idles while one table is set up or finished. Members and
+    enrollees are read in team and course id order (see `_ids_in_order`).
+    """
+    loaders = {spec.table: RawLoader(con, spec)
+               for spec in (USERS, TEAMS, COURSES, TEAM_MEMBERS, COURSE_ENROLLMENTS)}
+    results = {table: LoadResult() for table in loaders}
     counter = JsonPageCounter(con)
-    for _, page in _read_ahead(client, [path], lambda p: _pages(client, counter, p, what)):
-        loader.add_page(page, where=what)
-    loader.flush()
-    return LoadResult(rows=loader.rows)
-
-
-def load_users(con: duckdb.DuckDBPyConnection, client: LitmosClient) -> LoadResult:
-    return load_list(con, client, USERS, "/users", "users")
-
-
-def load_teams(con: duckdb.DuckDBPyConnection, client: LitmosClient) -> LoadResult:
-    return load_list(con, client, TEAMS, "/teams", "teams")
-
-
-def load_courses(con: duckdb.DuckDBPyConnection, client: LitmosClient,
-                 course_ids: Iterable[str] = ()) -> LoadResult:
-    """All courses, or only the listed ids (one GET each); unknown ids are reported."""
     wanted = list(dict.fromkeys(course_ids))
+    first = [ListRef("/teams", "teams", loaders[TEAMS.table])]
     if not wanted:
-        return load_list(con, client, COURSES, "/courses", "courses")
-    loader = RawLoader(con, COURSES)
-    result = LoadResult()
+        first.append(ListRef("/courses", "courses", loaders[COURSES.table]))
+    _stream(client, counter, first, results)
+    if wanted:
+        results[COURSES.table].missing_ids = _courses_by_id(client, loaders[COURSES.table],
+                                                            wanted)
+    team_ids = _ids_in_order(con, TEAMS.table)
+    course_ids_read = _ids_in_order(con, COURSES.table)
+    roles = tuple(roles)
+    second = [ListRef("/users", "users", loaders[USERS.table])]
+    second += [ListRef(f"/teams/{quote(team_id, safe='')}/{TEAM_ROLE_PATHS[role]}",
+                       f"team {team_id} {TEAM_ROLE_PATHS[role]}", loaders[TEAM_MEMBERS.table],
+                       {"team_id": team_id, "role": role})
+               for team_id in team_ids for role in roles]
+    second += [ListRef(f"/courses/{quote(course_id, safe='')}/users",
+                       f"course {course_id} users", loaders[COURSE_ENROLLMENTS.table],
+                       {"course_id": course_id})
+               for course_id in course_ids_read]
+    _stream(client, counter, second, results, progress)
+    results[TEAM_MEMBERS.table].parents = len(team_ids)
+    results[COURSE_ENROLLMENTS.table].parents = len(course_ids_read)
+    for table, loader in loaders.items():
+        results[table].rows = loader.rows
+    return results
+
+
+def _courses_by_id(client: LitmosClient, loader: RawLoader, wanted: list[str]) -> list[str]:
+    """The listed courses (one GET each); returns the ids Litmos does not know."""
+    missing = []
     for course_id in wanted:
         record = client.get_one(f"/courses/{quote(course_id, safe='')}", f"course {course_id}")
         if record is None:
-            result.missing_ids.append(course_id)
+            missing.append(course_id)
             continue
         loader.add([record], where=f"course {course_id}")
     loader.flush()
-    result.rows = loader.rows
-    return result
-
-
-def load_team_members(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
-                      roles: Iterable[str], progress: Progress | None = None) -> LoadResult:
-    """Members (and leaders, admins) of every staged team, one role column."""
-    team_ids = _ids_in_order(con, "raw_teams")
-    lists = [(f"/teams/{quote(team_id, safe='')}/{TEAM_ROLE_PATHS[role]}",
-              f"team {team_id} {TEAM_ROLE_PATHS[role]}", {"team_id": team_id, "role": role})
-             for team_id in team_ids for role in roles]
-    loader = RawLoader(con, TEAM_MEMBERS)
-    _load_lists(loader, client, lists, progress, "teams", per_parent=len(tuple(roles)))
-    return LoadResult(rows=loader.rows, parents=len(team_ids))
-
-
-def load_course_enrollments(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
-                            progress: Progress | None = None) -> LoadResult:
-    course_ids = _ids_in_order(con, "raw_courses")
-    lists = [(f"/courses/{quote(course_id, safe='')}/users", f"course {course_id} users",
-              {"course_id": course_id}) for course_id in course_ids]
-    loader = RawLoader(con, COURSE_ENROLLMENTS)
-    _load_lists(loader, client, lists, progress, "courses")
-    return LoadResult(rows=loader.rows, parents=len(course_ids))
+    return missing
 
 
 def _ids_in_order(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -107,24 +115,21 @@ def _ids_in_order(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [row[0] for row in con.execute(sql).fetchall()]
 
 
-ListRef = tuple[str, str, dict[str, str]]  # path, what (for errors), context columns
-
-
-def _load_lists(loader: RawLoader, client: LitmosClient, lists: list[ListRef],
-                progress: Progress | None, noun: str, per_parent: int = 1) -> None:
-    """Every page of many lists into one raw table, the fetching running ahead."""
-    parents, reported = len(lists) // per_parent, 0
-    counter = JsonPageCounter(loader.con)
+def _stream(client: LitmosClient, counter: JsonPageCounter, lists: list[ListRef],
+            results: dict[str, LoadResult], progress: Progress | None = None) -> None:
+    """Every page of `lists` into its raw table, the fetching running ahead."""
+    reported = 0
     for n, page in _read_ahead(client, lists,
-                               lambda ref: _pages(client, counter, ref[0], ref[1])):
-        done = n // per_parent  # a parent's lists are complete once the next one starts
-        if done > reported:
-            _report(progress, noun, done, parents, loader.rows + loader.pending)
-            reported = done
-        _, what, context = lists[n]
-        loader.add_page(page, context, where=what)
-    loader.flush()
-    _report(progress, noun, parents, parents, loader.rows)
+                               lambda ref: _pages(client, counter, ref.path, ref.what)):
+        if n > reported:  # a list is complete once the next one starts
+            _report(progress, n, len(lists), results, lists)
+            reported = n
+        ref = lists[n]
+        ref.loader.add_page(page, ref.context, where=ref.what)
+        results[ref.loader.spec.table].pages += 1
+    for loader in dict.fromkeys(ref.loader for ref in lists):
+        loader.flush()
+    _report(progress, len(lists), len(lists), results, lists)
 
 
 def _pages(client: LitmosClient, counter: JsonPageCounter, path: str,
@@ -205,8 +210,11 @@ def _read_ahead(client: LitmosClient, lists: Sequence[L],
         relay()
 
 
-def _report(progress: Progress | None, noun: str, done: int, total: int, rows: int) -> None:
+def _report(progress: Progress | None, done: int, total: int,
+            results: dict[str, LoadResult], lists: list[ListRef]) -> None:
     # Every 10% (and the last one): enough to follow a long sync without flooding the log.
     step = max(1, total // 10)
     if progress and (done % step == 0 or done == total):
-        progress(f"{done}/{total} {noun} read, {rows} rows so far")
+        loaders = dict.fromkeys(ref.loader for ref in lists)
+        rows = sum(loader.rows + loader.pending for loader in loaders)
+        progress(f"{done}/{total} lists read, {rows} rows so far")

@@ -51,8 +51,12 @@ def test_full_sync_matches_the_tenant(tiny_sandbox: LitmosSandbox, tmp_path: Pat
     assert result.success
     assert grants_in(db) == expected_grants(tiny_sandbox.tenant)
     assert all(checks(result).values()) and len(checks(result)) == 5
-    users = result.asset_materializations_for_node("litmos_users")[0].metadata
-    assert users["rows"].value == 10 and users["api_requests"].value == 1
+    extracted = {m.asset_key.to_user_string(): m.metadata
+                 for m in result.asset_materializations_for_node("litmos_extract")}
+    users = extracted["litmos_users"]
+    assert users["rows"].value == 10 and users["api_pages"].value == 1
+    pages = sum(meta["api_pages"].value for meta in extracted.values())
+    assert pages == users["extract_api_requests"].value  # no retries here
     with duckdb.connect(str(db), read_only=True) as con:
         parents = con.execute("SELECT count(*) FROM c1_resources WHERE resource_type_id='team' "
                               "AND parent_resource_id IS NOT NULL").fetchone()[0]
@@ -89,7 +93,8 @@ def test_course_filter_and_missing_course(tiny_sandbox: LitmosSandbox, tmp_path:
     assert result.success  # a missing course is reported, not fatal
     assert checks(result)["configured_courses_found"] is False
     assert checks(result)["course_filter_respected"] is True
-    meta = result.asset_materializations_for_node("litmos_courses")[0].metadata
+    meta = next(m.metadata for m in result.asset_materializations_for_node("litmos_extract")
+                if m.asset_key.to_user_string() == "litmos_courses")
     assert "NoSuchCourse" in meta["warning"].value
     courses = {g.split(":")[1] for g in grants_in(db) if g.startswith("course:")}
     assert courses == {course.id}
@@ -130,13 +135,8 @@ def test_empty_tenant_is_never_published(tmp_path: Path, instance: dg.DagsterIns
                            "'sync_runs'").fetchone()[0] == 0
 
 
-def test_bad_input_fails_clearly(tmp_path: Path, instance: dg.DagsterInstance,
-                                 canned) -> None:
-    bodies = {
-        "/v1.svc/users": json.dumps([{"Id": "u1", "UserName": "a"}, {"UserName": "b"}]),
-        "/v1.svc/teams": "<Teams><Team><Id>t1</Id>",
-    }
-
+def failed_extract(bodies: dict[str, str], tmp_path: Path, instance: dg.DagsterInstance,
+                   canned) -> str:
     def answer(method: str, path: str, query: dict[str, str]):
         if path in bodies:
             ctype = "application/xml" if bodies[path].startswith("<") else "application/json"
@@ -149,9 +149,19 @@ def test_bad_input_fails_clearly(tmp_path: Path, instance: dg.DagsterInstance,
                                                      tmp_path / "w.duckdb"))
     errors = {e.step_key: e.event_specific_data.error.to_string()
               for e in result.all_events if e.is_step_failure}
-    assert "record without Id in users (start=0) (record #2" in errors["litmos_users"]
-    assert "teams (start=0): malformed XML" in errors["litmos_teams"]
+    assert list(errors) == ["litmos_extract"]
     assert not (tmp_path / "w.duckdb").exists()
+    return errors["litmos_extract"]
+
+
+def test_bad_input_fails_clearly(tmp_path: Path, instance: dg.DagsterInstance,
+                                 canned) -> None:
+    users = json.dumps([{"Id": "u1", "UserName": "a"}, {"UserName": "b"}])
+    error = failed_extract({"/v1.svc/users": users}, tmp_path / "a", instance, canned)
+    assert "record without Id in users (start=0) (record #2" in error
+    error = failed_extract({"/v1.svc/teams": "<Teams><Team><Id>t1</Id>"}, tmp_path / "b",
+                           instance, canned)
+    assert "teams (start=0): malformed XML" in error
 
 
 def test_definitions_load_with_jobs_schedule_and_sensors() -> None:

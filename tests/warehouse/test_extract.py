@@ -22,12 +22,10 @@ def extract_all(sandbox: LitmosSandbox, db: Path, *, prefer_json: bool) -> dict[
     with LitmosClient(sandbox.base_url, sandbox.api_key, "pytest", requests_per_minute=None,
                       prefer_json=prefer_json, backoff_base_s=0.01,
                       on_progress=messages.append) as client, store.opened(db) as con:
-        extract.load_users(con, client)
-        extract.load_teams(con, client)
-        extract.load_courses(con, client)
-        extract.load_team_members(con, client, roles=("member", "leader", "admin"))
-        extract.load_course_enrollments(con, client)
-        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in RAW_TABLES}
+        results = extract.load_all(con, client, roles=("member", "leader", "admin"))
+        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in RAW_TABLES}
+    assert {t: r.rows for t, r in results.items()} == counts
+    return counts
 
 
 def test_json_and_xml_extracts_load_identical_raw_tables(tiny_sandbox: LitmosSandbox,
@@ -44,6 +42,44 @@ def test_json_and_xml_extracts_load_identical_raw_tables(tiny_sandbox: LitmosSan
             assert differ == 0, table
 
 
+def test_load_all_reads_children_in_parent_id_order_and_counts_every_page(
+        tiny_sandbox: LitmosSandbox, tmp_path: Path) -> None:
+    messages: list[str] = []
+    with LitmosClient(tiny_sandbox.base_url, tiny_sandbox.api_key, "pytest",
+                      requests_per_minute=None) as client, \
+            store.opened(tmp_path / "o.duckdb") as con:
+        results = extract.load_all(con, client, roles=("member", "admin"),
+                                   progress=messages.append)
+        team_order = [r[0] for r in con.execute(
+            "SELECT team_id FROM raw_team_members ORDER BY _seq").fetchall()]
+        course_order = [r[0] for r in con.execute(
+            "SELECT course_id FROM raw_course_enrollments ORDER BY _seq").fetchall()]
+        roles = {r[0] for r in con.execute(
+            "SELECT DISTINCT role FROM raw_team_members").fetchall()}
+    assert team_order == sorted(team_order) and course_order == sorted(course_order)
+    assert roles == {"member", "admin"}
+    assert sum(r.pages for r in results.values()) == client.stats.requests
+    assert results["raw_team_members"].parents == len(tiny_sandbox.tenant.teams())
+    assert results["raw_course_enrollments"].parents == len(tiny_sandbox.tenant.courses())
+    lists = 1 + 2 * len(tiny_sandbox.tenant.teams()) + len(tiny_sandbox.tenant.courses())
+    assert messages[-1].startswith(f"{lists}/{lists} lists read")
+
+
+def test_load_all_with_a_course_filter_reads_only_those_courses(
+        tiny_sandbox: LitmosSandbox, tmp_path: Path) -> None:
+    wanted = tiny_sandbox.tenant.courses()[1].id
+    with LitmosClient(tiny_sandbox.base_url, tiny_sandbox.api_key, "pytest",
+                      requests_per_minute=None) as client, \
+            store.opened(tmp_path / "f.duckdb") as con:
+        results = extract.load_all(con, client, course_ids=[wanted, "NoSuchCourse", wanted])
+        courses = {r[0] for r in con.execute("SELECT id FROM raw_courses").fetchall()}
+        enrolled_in = {r[0] for r in con.execute(
+            "SELECT DISTINCT course_id FROM raw_course_enrollments").fetchall()}
+    assert courses == {wanted} and enrolled_in <= {wanted}
+    assert results["raw_courses"].missing_ids == ["NoSuchCourse"]
+    assert results["raw_course_enrollments"].parents == 1
+
+
 def test_retry_messages_from_the_fetch_thread_reach_the_callers_log(
         tiny_sandbox: LitmosSandbox, tmp_path: Path) -> None:
     tiny_sandbox.app.faults.add_rule(FaultRule("503", count=2, path_prefix="/courses/"))
@@ -52,10 +88,9 @@ def test_retry_messages_from_the_fetch_thread_reach_the_callers_log(
                       requests_per_minute=None, backoff_base_s=0.01,
                       on_progress=messages.append) as client, \
             store.opened(tmp_path / "r.duckdb") as con:
-        extract.load_courses(con, client)
-        result = extract.load_course_enrollments(con, client)
+        results = extract.load_all(con, client)
         assert client.on_progress == messages.append  # restored after the read-ahead
-    assert result.rows > 0
+    assert results["raw_course_enrollments"].rows > 0
     assert sum("HTTP 503, retry" in m for m in messages) == 2
 
 
