@@ -174,3 +174,17 @@ def test_definitions_load_with_jobs_schedule_and_sensors() -> None:
     assert {s.name for s in repo.sensor_defs} == {"c1_task_sensor", "c1_task_failure_sensor"}
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
     assert {"litmos_users", "c1_grants", "access_changes", "c1_sync_file"} <= keys
+
+
+def test_staging_checkpoints_once_at_close(tmp_path: Path) -> None:
+    from litmos_pipeline.defs.resources import WarehouseResource
+
+    warehouse = WarehouseResource(duckdb_path=str(tmp_path / "w.duckdb"))
+    with warehouse.staging("run-1") as con:
+        threshold, limit = con.execute(
+            "SELECT current_setting('checkpoint_threshold'), "
+            "current_setting('memory_limit')").fetchone()
+        con.execute("CREATE TABLE t AS SELECT range AS i FROM range(100000)")
+    assert (threshold, limit) == ("953.6 MiB", "30.5 MiB")  # 1GB and 32MB, as DuckDB says it
+    with duckdb.connect(str(warehouse.staging_path("run-1")), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 100000
