@@ -33,7 +33,10 @@ class _List(Generic[T]):
 
 class _Shared(Generic[T]):
     def __init__(self, count: int, depth: int) -> None:
-        self.lists: list[_List[T]] = [_List() for _ in range(count)]
+        # Only lists a worker has started and the caller has not finished: a sync has
+        # ~17,000 lists, and a deque apiece for all of them was ~10 MB.
+        self.lists: dict[int, _List[T]] = {}
+        self.count = count
         self.depth = depth
         self.next_list = 0  # the next list a worker takes
         self.current = 0  # the list the caller is reading
@@ -43,8 +46,9 @@ class _Shared(Generic[T]):
 
     def take_list(self) -> int | None:
         with self.changed:
-            if self.stop or self.next_list >= len(self.lists):
+            if self.stop or self.next_list >= self.count:
                 return None
+            self.lists[self.next_list] = _List()
             self.next_list += 1
             return self.next_list - 1
 
@@ -77,15 +81,16 @@ class _Shared(Generic[T]):
     def take_page(self) -> tuple[int, T] | None:
         """The caller's next page, in list order; None when every list is read."""
         with self.changed:
-            while self.current < len(self.lists):
-                entry = self.lists[self.current]
-                if entry.pages:
+            while self.current < self.count:
+                entry = self.lists.get(self.current)
+                if entry is not None and entry.pages:
                     self.held -= 1
                     self.changed.notify_all()
                     return self.current, entry.pages.popleft()
-                if entry.done:
+                if entry is not None and entry.done:
                     if entry.error is not None:
                         raise entry.error
+                    del self.lists[self.current]
                     self.current += 1
                     self.changed.notify_all()
                     continue

@@ -43,7 +43,7 @@ class LoadResult:
     missing_ids: list[str] = field(default_factory=list)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ListRef:
     """One paged Litmos list and the raw table its pages go to."""
 
@@ -122,14 +122,14 @@ def _stream(client: LitmosClient, counter: JsonPageCounter, lists: list[ListRef]
     for n, page in _read_ahead(client, lists,
                                lambda ref: _pages(client, counter, ref.path, ref.what)):
         if n > reported:  # a list is complete once the next one starts
-            _report(progress, n, len(lists), results, lists)
+            _report(progress, n, lists)
             reported = n
         ref = lists[n]
         ref.loader.add_page(page, ref.context, where=ref.what)
         results[ref.loader.spec.table].pages += 1
     for loader in dict.fromkeys(ref.loader for ref in lists):
         loader.flush()
-    _report(progress, len(lists), len(lists), results, lists)
+    _report(progress, len(lists), lists)
 
 
 def _pages(client: LitmosClient, counter: JsonPageCounter, path: str,
@@ -210,9 +210,9 @@ def _read_ahead(client: LitmosClient, lists: Sequence[L],
         relay()
 
 
-def _report(progress: Progress | None, done: int, total: int,
-            results: dict[str, LoadResult], lists: list[ListRef]) -> None:
+def _report(progress: Progress | None, done: int, lists: list[ListRef]) -> None:
     # Every 10% (and the last one): enough to follow a long sync without flooding the log.
+    total = len(lists)
     step = max(1, total // 10)
     if progress and (done % step == 0 or done == total):
         loaders = dict.fromkeys(ref.loader for ref in lists)
