@@ -117,7 +117,7 @@ class LitmosClient:
         self._sleep = sleep
         self.on_progress = on_progress
         self._pacer = Pacer(requests_per_minute, burst=burst, sleep=sleep)
-        # Pages may be fetched from two threads at once (see litmos.prefetch).
+        # Pages may be fetched from several threads at once (see litmos.prefetch).
         self._lock = threading.Lock()
         self._busy = 0
         self._busy_since = 0.0

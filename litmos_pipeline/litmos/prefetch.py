@@ -1,11 +1,12 @@
 """Fetch lists ahead on worker threads, so local work overlaps the API's round trips.
 
 The API is the bottleneck of a sync. While the caller parses and loads one page, the
-next requests are already under way: two workers, each reading whole lists (a course's
-enrollees, a team's members) page by page, because a list's next page is known only
-once its current page has come back. The pacer still spaces every request start, so the
-rate limit holds; two in flight only stop a slow answer from costing a pacing slot.
-Socket waits and DuckDB's work both release the GIL, so the threads really do overlap.
+next requests are already under way: three workers, each reading whole lists (a
+course's enrollees, a team's members) page by page, because a list's next page is known
+only once its current page has come back. The pacer still spaces every request start, so
+the rate limit holds; several in flight only stop a slow answer, or a worker busy
+counting its page, from costing a pacing slot. Socket waits and DuckDB's work both
+release the GIL, so the threads really do overlap.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Generic, TypeVar
 L = TypeVar("L")
 T = TypeVar("T")
 
-WORKERS = 2
+# Three, not two: at 20 ms a request, two workers often both counted a page at once with
+# nothing in flight; the third cut the large extract from 134 s to 98 s (measured).
+WORKERS = 3
 DEPTH = 32  # pages held ahead of the caller: ~6 MB of JSON text
 JOIN_TIMEOUT_S = 10.0
 

@@ -59,7 +59,7 @@ def load_all(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
     """Every list a sync reads, into the raw tables; results by raw table name.
 
     Two passes: teams and courses first (their ids name the member and enrollee lists),
-    then the user list and every team's and course's lists through the same two fetch
+    then the user list and every team's and course's lists through the same fetch
     threads, so the API never idles while one table is set up or finished. Members and
     enrollees are read in team and course id order (see `_ids_in_order`).
     """
