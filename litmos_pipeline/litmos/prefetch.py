@@ -23,7 +23,7 @@ T = TypeVar("T")
 # Three, not two: at 20 ms a request, two workers often both counted a page at once with
 # nothing in flight; the third cut the large extract from 134 s to 98 s (measured).
 WORKERS = 3
-DEPTH = 32  # pages held ahead of the caller: ~6 MB of JSON text
+DEPTH = 32  # pages held ahead of the caller (up to twice that, see read_ahead): ~6-12 MB
 JOIN_TIMEOUT_S = 10.0
 
 
@@ -111,8 +111,9 @@ def read_ahead(lists: Sequence[L], fetch: Callable[[L], Iterator[T]], *,
                relay: Callable[[], None] | None = None) -> Iterator[tuple[int, T]]:
     """(list index, page) for every page of every list, in list order then page order.
 
-    `fetch(list)` yields one list's pages; it runs on up to `workers` threads, at most
-    `depth` pages ahead of the caller. An error in a fetch is raised here when the
+    `fetch(list)` yields one list's pages; it runs on up to `workers` threads. Held pages
+    are bounded: later lists stop at `depth` held in all, and the caller's own list at
+    `depth` of its own. An error in a fetch is raised here when the
     caller reaches that list. If the caller stops early (or fails), the workers stop.
     `relay` runs in the caller's thread before each page and at the end: for messages
     the workers held back.

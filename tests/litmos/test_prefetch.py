@@ -64,10 +64,12 @@ def test_workers_stay_within_depth_of_a_slow_caller_and_stop_with_it() -> None:
             fetched.append(page)
             yield page
 
-    items = read_ahead(["a", "b", "c"], fetch, depth=4)
+    items = read_ahead(["a", "b", "c"], fetch, workers=3, depth=4)
     assert next(items) == (0, "a0")
     time.sleep(0.2)
-    assert len(fetched) <= 1 + 4 + 1 + 2  # taken, held, one more per worker in hand
+    # taken; up to depth of later lists' pages and depth of the caller's own list held;
+    # one more in hand per worker
+    assert len(fetched) <= 1 + 4 + 4 + 3
     items.close()
     count = len(fetched)
     time.sleep(0.1)
