@@ -532,7 +532,7 @@ def summarize(mode: Mode, floor: Floor, outcome: RunOutcome, facts: RunFacts,
 
     http_s = extract_figure("api_http_s")
     wait_s = extract_figure("api_wait_s")
-    # Wall time with any request or wait under way (requests overlap on two threads, so
+    # Wall time with any request or wait under way (requests overlap on the fetch threads, so
     # http + waits would count some of it twice).
     busy_s = extract_figure("api_busy_s")
     extract_s = extract_figure("elapsed_s")

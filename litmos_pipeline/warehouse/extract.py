@@ -75,6 +75,7 @@ def load_all(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
     if wanted:
         results[COURSES.table].missing_ids = _courses_by_id(client, loaders[COURSES.table],
                                                             wanted)
+        results[COURSES.table].pages = len(wanted)  # one GET each, found or not
     team_ids = _ids_in_order(con, TEAMS.table)
     course_ids_read = _ids_in_order(con, COURSES.table)
     roles = tuple(roles)

@@ -77,6 +77,7 @@ def test_load_all_with_a_course_filter_reads_only_those_courses(
             "SELECT DISTINCT course_id FROM raw_course_enrollments").fetchall()}
     assert courses == {wanted} and enrolled_in <= {wanted}
     assert results["raw_courses"].missing_ids == ["NoSuchCourse"]
+    assert results["raw_courses"].pages == 2  # the repeated id is asked for once
     assert results["raw_course_enrollments"].parents == 1
 
 
