@@ -15,12 +15,12 @@ the result byte-for-byte against ``Grant.SerializeToString(deterministic=True)``
 Tables are read in key-range partitions, each sorted by external id, so DuckDB's sort
 memory stays bounded while SQLite receives rows in index order (which halves the cost of
 building the indexes); grants are cut by entitlement id, which orders them the same way
-and is cheap to filter on. Once the grants are in, DuckDB's buffer pool is shrunk so the
-index build and compression do not stack on it. Indexes are built after the load,
-which is much cheaper than maintaining them per row. The two cores are kept busy: DuckDB
-sorts the next partition while Python inserts the current one, and the grant indexes
-(GIL-free SQLite work) are built in a thread while resources are encoded into a side
-file that is copied in after.
+and is cheap to filter on. Each grant partition goes from DuckDB to SQLite as one Arrow
+stream through ADBC's SQLite driver, so no Python object is made per grant either. Once
+the grants are in, DuckDB's buffer pool is shrunk so the index build and compression do
+not stack on it. Indexes are built after the load, which is much cheaper than
+maintaining them per row, and the grant indexes (GIL-free SQLite work) are built in a
+thread while resources are encoded into a side file that is copied in after.
 
 CLI for operators: ``python -m litmos_pipeline.c1.c1z stats|resources|entitlements|grants FILE``.
 """
@@ -30,12 +30,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import itertools
 import json
 import math
 import os
-import queue
-import re
 import shutil
 import sqlite3
 import sys
@@ -48,6 +45,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import adbc_driver_manager as adbc
+import adbc_driver_sqlite
 import duckdb
 import zstandard
 from google.protobuf import any_pb2, struct_pb2
@@ -67,9 +66,11 @@ MAX_WINDOW_BYTES = 128 * 1024 * 1024
 DEFAULT_MAX_DECODED_BYTES = 10 * 1024**3
 
 DEFAULT_ZSTD_LEVEL = 3
-# Grant partitions of 120k rows sort within a 96MB DuckDB memory limit (200k is the edge);
-# fewer partitions mean fewer scans of c1_grants.
-DEFAULT_PARTITION_ROWS = 120_000
+# A grant partition is sorted within DuckDB's memory limit and then held once more as one
+# Arrow batch (~340 bytes a grant) while SQLite appends it. 60k rows: on the large
+# benchmark's staging file, 120k peaked ~40 MB higher at the same speed (grants are
+# clustered by entitlement, so each partition's scan skips most row groups).
+DEFAULT_PARTITION_ROWS = 60_000
 DEFAULT_BATCH_ROWS = 10_000
 _LATE_MEMORY_LIMIT = "32MB"
 # Resources (and entitlements) carry profiles: smaller partitions to sort within 32MB.
@@ -199,6 +200,10 @@ _INDEXES_DDL = (
     "CREATE UNIQUE INDEX idx_assets_external_sync_v1 ON v1_assets (external_id, sync_id)",
     "CREATE UNIQUE INDEX idx_session_store_sync_key_v1 ON v1_connector_sessions (sync_id, key)",
 )
+
+# Partial indexes that no row of ours enters (grants carry no expansion data): made on the
+# empty table they cost nothing per insert, and save two full scans of v1_grants later.
+_UPFRONT_INDEXES_DDL = tuple(ddl for ddl in _INDEXES_DDL if " WHERE " in ddl)
 
 RECORD_TABLES = ("v1_resource_types", "v1_resources", "v1_entitlements", "v1_grants")
 _TABLE_NAMES = tuple(ddl.split()[2] for ddl in _TABLES_DDL)
@@ -474,10 +479,14 @@ def _sql_field(tag: int, blob_column: str) -> str:
 
 # Grant = entitlement(1) [pre-encoded per entitlement] + principal(2) + id(3), in field
 # order, exactly as deterministic serialization lays them out. principal is
-# Resource{id(1): ResourceId{resource_type(1), resource(2)}}.
+# Resource{id(1): ResourceId{resource_type(1), resource(2)}}. The columns are named as in
+# v1_grants: the Arrow stream of this query is appended to it by column name.
 _GRANTS_QUERY = f"""
-SELECT resource_type_id, resource_id, entitlement_id, principal_type_id, principal_id,
-       grant_id, ent_field || {_sql_field(0x12, "principal")} || {_sql_field(0x1A, "gid")} AS data
+SELECT resource_type_id, resource_id, entitlement_id,
+       principal_type_id AS principal_resource_type_id,
+       principal_id AS principal_resource_id, grant_id AS external_id,
+       ent_field || {_sql_field(0x12, "principal")} || {_sql_field(0x1A, "gid")} AS data,
+       $sync_id AS sync_id, $discovered_at AS discovered_at
 FROM (
   SELECT *, {_sql_field(0x0A, "rid")} AS principal
   FROM (
@@ -737,93 +746,50 @@ def _stream(
         yield batch
 
 
-_DONE = object()
+_SQLITE_BUILD_PRAGMAS = (
+    # A throwaway build file: no journal, no fsync; the finished file is compressed and
+    # renamed into place only after everything succeeded.
+    "PRAGMA journal_mode = OFF",
+    "PRAGMA synchronous = OFF",
+    "PRAGMA locking_mode = EXCLUSIVE",
+    f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}",
+    "PRAGMA temp_store = FILE",
+    f"PRAGMA threads = {min(4, os.cpu_count() or 1)}",
+)
 
 
-class _Prefetch:
-    """Run an iterator in a worker thread, `depth` items ahead of the consumer.
+def _append_arrow_streams(db_path: Path, table: str, streams: Iterable[Any]) -> int:
+    """Append Arrow C streams to `table` of the SQLite file, in one transaction.
 
-    The worker owns the iterator (and, for DuckDB, the connection) until the context
-    exits; an exception in the worker is re-raised in the consumer, and leaving the
-    context early (consumer error) stops the worker at its next item.
+    ADBC's SQLite driver binds each row straight from the Arrow arrays in C, so millions
+    of grants cost no Python object each (the sqlite3 module's executemany spent most of
+    its time building and binding those). It holds the GIL only between streams. Returns
+    the rows appended.
     """
-
-    def __init__(self, source: Iterator[Any], depth: int) -> None:
-        self._source = source
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="c1z-prefetch", daemon=True)
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
+    database = adbc_driver_sqlite.connect(str(db_path))
+    try:
+        conn = adbc.AdbcConnection(database)
         try:
-            for item in self._source:
-                if not self._put(item):
-                    return
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            self._error = exc
+            for pragma in _SQLITE_BUILD_PRAGMAS:
+                with contextlib.closing(adbc.AdbcStatement(conn)) as stmt:
+                    stmt.set_sql_query(pragma)
+                    stmt.execute_update()
+            conn.set_autocommit(False)
+            appended = 0
+            for stream in streams:
+                with contextlib.closing(adbc.AdbcStatement(conn)) as stmt:
+                    stmt.set_options(**{adbc.INGEST_OPTION_TARGET_TABLE: table,
+                                        adbc.INGEST_OPTION_MODE: adbc.INGEST_OPTION_MODE_APPEND})
+                    stmt.bind_stream(stream)
+                    appended += stmt.execute_update()
+            conn.commit()
         finally:
-            self._put(_DONE)
-
-    def __enter__(self) -> Iterator[Any]:
-        self._thread.start()
-        return self._iterate()
-
-    def _iterate(self) -> Iterator[Any]:
-        while True:
-            item = self._queue.get()
-            if item is _DONE:
-                if self._error is not None:
-                    raise self._error
-                return
-            yield item
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-
-# 100 rows (700 parameters, far below SQLite's 32,766): ~5% faster than 50 on 2M grants.
-_ROWS_PER_STATEMENT = 100
-_PARAM_RE = re.compile(r"\?(\d+)")
-
-
-def _insert_multirow(
-    db: sqlite3.Connection,
-    insert: str,
-    row_values: str,
-    params_per_row: int,
-    rows: Sequence[Sequence[Any]],
-) -> None:
-    """executemany with _ROWS_PER_STATEMENT rows per statement.
-
-    `row_values` is one row's VALUES tuple written with ?1..?N. Fewer sqlite3_step calls
-    and Python iterations cut the per-row insert cost by about a quarter.
-    """
-    k = _ROWS_PER_STATEMENT
-    blocks = [
-        _PARAM_RE.sub(lambda m, b=j * params_per_row: f"?{b + int(m.group(1))}", row_values)
-        for j in range(k)
-    ]
-    full = len(rows) - len(rows) % k
-    if full:
-        chain = itertools.chain.from_iterable
-        db.executemany(
-            insert + ", ".join(blocks),
-            (tuple(chain(rows[i : i + k])) for i in range(0, full, k)),
-        )
-    if full < len(rows):
-        db.executemany(insert + row_values, rows[full:])
+            conn.close()
+    except adbc.Error as exc:
+        raise C1zError(f"appending rows to {table} of the c1z's SQLite file failed: {exc}") from exc
+    finally:
+        database.close()
+    return appended
 
 
 # --------------------------------------------------------------------------- writer
@@ -835,30 +801,29 @@ class _Writer:
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
-        db: sqlite3.Connection,
         sync_id: str,
         discovered_at: str,
         partition_rows: int,
         batch_rows: int,
     ) -> None:
         self.con = con
-        self.db = db
+        self.sync_id = sync_id
+        self.discovered_at = discovered_at
         self.partition_rows = partition_rows
         self.batch_rows = batch_rows
         # Both are validated (KSUID / our own formatter), so they can be SQL literals,
-        # which saves binding two parameters on every one of millions of rows.
+        # which saves binding two parameters on every row.
         self.consts = f"'{sync_id}', '{discovered_at}'"
         self.resource_types: dict[str, pb.ResourceType] = {}
         self.counts: dict[str, int] = {}
 
     def _insert(
         self,
+        db: sqlite3.Connection,
         table: str,
         columns: Sequence[str],
         rows: Iterable[Sequence[Any]],
-        db: sqlite3.Connection | None = None,
     ) -> int:
-        db = db or self.db
         marks = ", ".join("?" * len(columns))
         sql = (
             f"INSERT INTO {table} ({', '.join(columns)}, sync_id, discovered_at)"
@@ -868,7 +833,7 @@ class _Writer:
         db.executemany(sql, rows)
         return db.total_changes - before
 
-    def write_resource_types(self) -> None:
+    def write_resource_types(self, db: sqlite3.Connection) -> None:
         rows = self.con.execute(
             "SELECT resource_type_id, display_name, traits, description FROM c1_resource_types"
             " ORDER BY resource_type_id"
@@ -883,7 +848,7 @@ class _Writer:
             self.resource_types[type_id] = msg
             out.append((type_id, serialize(msg)))
         self.counts["resource_types"] = self._insert(
-            "v1_resource_types", ("external_id", "data"), out
+            db, "v1_resource_types", ("external_id", "data"), out
         )
 
     def _ranged(
@@ -930,6 +895,7 @@ class _Writer:
                     )
                 )
             total += self._insert(
+                db,
                 "v1_resources",
                 (
                     "resource_type_id",
@@ -939,11 +905,10 @@ class _Writer:
                     "data",
                 ),
                 out,
-                db,
             )
         self.counts["resources"] = total
 
-    def write_entitlements(self) -> tuple[list[str], list[bytes]]:
+    def write_entitlements(self, db: sqlite3.Connection) -> tuple[list[str], list[bytes]]:
         """Write v1_entitlements; return each entitlement's pre-encoded grant field 1."""
         select = """
             SELECT e.entitlement_id, e.resource_type_id, e.resource_id, r.display_name, e.slug,
@@ -982,41 +947,40 @@ class _Writer:
                 ent_ids.append(eid)
                 ent_fields.append(grant_entitlement_field(eid, rtype, rid, res_name))
             total += self._insert(
-                "v1_entitlements", ("resource_type_id", "resource_id", "external_id", "data"), out
+                db,
+                "v1_entitlements",
+                ("resource_type_id", "resource_id", "external_id", "data"),
+                out,
             )
         self.counts["entitlements"] = total
         return ent_ids, ent_fields
 
-    def write_grants(self, ent_ids: list[str], ent_fields: list[bytes]) -> None:
-        partitions = _grant_partitions(self.con, self.partition_rows)
+    def write_grants(self, db_path: Path, ent_ids: list[str], ent_fields: list[bytes]) -> None:
+        """Append every grant to v1_grants of the (closed) SQLite file at `db_path`.
 
-        def batches() -> Iterator[list[tuple[Any, ...]]]:
+        Each partition is sorted and encoded by DuckDB and handed over as one Arrow
+        stream; DuckDB's sort of a partition and SQLite's appends run one after the other,
+        which on two cores measured as fast as overlapping them and peaks lower.
+        """
+        partitions = _grant_partitions(self.con, self.partition_rows)
+        constants = {"ent_ids": ent_ids, "ent_fields": ent_fields,
+                     "sync_id": self.sync_id, "discovered_at": self.discovered_at}
+
+        def streams() -> Iterator[Any]:
             for where, params in partitions:
                 sql = _GRANTS_QUERY.replace("{where}", where)
-                params = {**params, "ent_ids": ent_ids, "ent_fields": ent_fields}
-                yield from _stream(self.con, sql, params, self.batch_rows)
+                yield self.con.sql(sql, params={**params, **constants}).__arrow_c_stream__()
 
-        row_values = f"(?1, ?2, ?3, ?4, ?5, ?6, ?7, {self.consts})"
-        insert = (
-            "INSERT INTO v1_grants (resource_type_id, resource_id, entitlement_id,"
-            " principal_resource_type_id, principal_resource_id, external_id, data,"
-            " sync_id, discovered_at) VALUES "
-        )
-        before = self.db.total_changes
-        # DuckDB sorts the next partition (GIL released) while this thread inserts.
-        with _Prefetch(batches(), depth=1) as prefetched:
-            for batch in prefetched:
-                _insert_multirow(self.db, insert, row_values, 7, batch)
-        self.counts["grants"] = self.db.total_changes - before
+        self.counts["grants"] = _append_arrow_streams(db_path, "v1_grants", streams())
 
-    def write_sync_run(self, sync_id: str, started_at: str, ended_at: str) -> None:
+    def write_sync_run(self, db: sqlite3.Connection, started_at: str, ended_at: str) -> None:
         # A finished full sync; grants carry no expansion data, so nothing needs backfill
         # and the SQL-level expansion columns are complete (supports_diff).
-        self.db.execute(
+        db.execute(
             "INSERT INTO v1_sync_runs (sync_id, started_at, ended_at, sync_token, sync_type,"
             " parent_sync_id, linked_sync_id, supports_diff, grants_backfilled)"
             " VALUES (?, ?, ?, '', 'full', '', '', 1, 1)",
-            (sync_id, started_at, ended_at),
+            (self.sync_id, started_at, ended_at),
         )
 
     def duplicate_error(self, ddl: str) -> C1zInputError:
@@ -1049,7 +1013,7 @@ def _index_table(ddl: str) -> str:
 def _build_indexes(db: sqlite3.Connection, tables: Iterable[str]) -> None:
     wanted = set(tables)
     for ddl in _INDEXES_DDL:
-        if _index_table(ddl) not in wanted:
+        if _index_table(ddl) not in wanted or ddl in _UPFRONT_INDEXES_DDL:
             continue
         try:
             db.execute(ddl)
@@ -1092,21 +1056,17 @@ class _Background:
             raise self._error
 
 
-def _open_sqlite(path: Path) -> sqlite3.Connection:
+def _open_sqlite(path: Path, *, create: bool = False) -> sqlite3.Connection:
     # check_same_thread=False: index builds run in a _Background thread while the owning
     # thread does not touch this connection.
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    # A throwaway build file: no journal, no fsync; the finished file is compressed and
-    # renamed into place only after everything succeeded.
-    db.execute(f"PRAGMA page_size = {_SQLITE_PAGE_SIZE}")
-    db.execute("PRAGMA journal_mode = OFF")
-    db.execute("PRAGMA synchronous = OFF")
-    db.execute("PRAGMA locking_mode = EXCLUSIVE")
-    db.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
-    db.execute("PRAGMA temp_store = FILE")
-    db.execute(f"PRAGMA threads = {min(4, os.cpu_count() or 1)}")
-    for ddl in _TABLES_DDL:
-        db.execute(ddl)
+    if create:
+        db.execute(f"PRAGMA page_size = {_SQLITE_PAGE_SIZE}")
+    for pragma in _SQLITE_BUILD_PRAGMAS:
+        db.execute(pragma)
+    if create:
+        for ddl in (*_TABLES_DDL, *_UPFRONT_INDEXES_DDL):
+            db.execute(ddl)
     return db
 
 
@@ -1189,13 +1149,9 @@ def write_c1z(
             _check_not_null(con, "c1_resources", "external_id")
             _check_not_null(con, "c1_entitlements", "entitlement_id")
             _validate_grants(con)
-        db = _open_sqlite(db_path)
-        try:
-            writer = _Writer(con, db, sync_id, discovered, partition_rows, batch_rows)
-            _load_records(writer, db, tmp_dir / "resources.db", sync_id, started, ended, stages)
-            _check_counts(source_counts, writer.counts)
-        finally:
-            db.close()
+        writer = _Writer(con, sync_id, discovered, partition_rows, batch_rows)
+        _load_records(writer, db_path, tmp_dir / "resources.db", started, ended, stages)
+        _check_counts(source_counts, writer.counts)
         sqlite_bytes = db_path.stat().st_size
         out_path = tmp_dir / "sync.c1z"
         with _stage(stages, "compress"):
@@ -1219,32 +1175,35 @@ def write_c1z(
 
 def _load_records(
     writer: _Writer,
-    db: sqlite3.Connection,
+    db_path: Path,
     side_path: Path,
-    sync_id: str,
     started: str,
     ended: str,
     stages: dict[str, float],
 ) -> None:
-    """Fill every table and build every index of `db`.
+    """Create the SQLite file at `db_path`, fill every table and build every index.
 
-    The grant indexes (GIL-free SQLite work, seconds at scale) are built in a background
+    The small tables go in through the sqlite3 module; the grants through ADBC's SQLite
+    driver, which needs the file to itself (both connections lock it exclusively). The
+    grant indexes (GIL-free SQLite work, seconds at scale) are then built in a background
     thread while this thread encodes resources (Python work) into a side file, which is
-    then copied in with one INSERT ... SELECT.
+    copied in with one INSERT ... SELECT.
     """
-    db.execute("BEGIN")
-    with _stage(stages, "resource_types"):
-        writer.write_sync_run(sync_id, started, ended)
-        writer.write_resource_types()
-    with _stage(stages, "entitlements"):
-        ent_ids, ent_fields = writer.write_entitlements()
+    with contextlib.closing(_open_sqlite(db_path, create=True)) as db:
+        db.execute("BEGIN")
+        with _stage(stages, "resource_types"):
+            writer.write_sync_run(db, started, ended)
+            writer.write_resource_types(db)
+        with _stage(stages, "entitlements"):
+            ent_ids, ent_fields = writer.write_entitlements(db)
+        db.execute("COMMIT")
     with _stage(stages, "grants"):
-        writer.write_grants(ent_ids, ent_fields)
-    db.execute("COMMIT")
+        writer.write_grants(db_path, ent_ids, ent_fields)
     try:
         # The big DuckDB reads are over: let its buffer pool go, so SQLite's index sorter
         # and zstd do not stack on top of it (resources are a few MB a partition).
-        with _memory_limit(writer.con, _LATE_MEMORY_LIMIT):
+        with (_memory_limit(writer.con, _LATE_MEMORY_LIMIT),
+              contextlib.closing(_open_sqlite(db_path)) as db):
             _load_resources_and_index(writer, db, side_path, stages)
     except _DuplicateKeys as dup:
         raise writer.duplicate_error(dup.ddl) from None
@@ -1265,13 +1224,10 @@ def _load_resources_and_index(writer: _Writer, db: sqlite3.Connection, side_path
     other_tables = [t for t in _TABLE_NAMES if t != "v1_resources"]
     with _Background(db, lambda: _build_indexes(db, other_tables)) as indexing:
         with _stage(stages, "resources"):
-            side = _open_sqlite(side_path)
-            try:
+            with contextlib.closing(_open_sqlite(side_path, create=True)) as side:
                 side.execute("BEGIN")
                 writer.write_resources(side)
                 side.execute("COMMIT")
-            finally:
-                side.close()
     stages["indexes"] = indexing.seconds
     with _stage(stages, "merge_resources"):
         columns = ", ".join(_RESOURCE_TABLE_COLUMNS)

@@ -470,20 +470,33 @@ def test_failure_mid_write_leaves_nothing(
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    consumed: list[int] = []
-    real_iterate = c1z._Prefetch._iterate
+    appended: list[int] = []
+    real_append = c1z._append_arrow_streams
 
-    def insert_one_batch_then_fail(self: Any) -> Iterator[Any]:
-        for batch in real_iterate(self):
-            consumed.append(len(batch))
-            yield batch  # the writer inserts it
+    def append_one_partition_then_fail(db_path: Path, table: str, streams: Any) -> int:
+        def first_then_fail() -> Iterator[Any]:
+            iterator = iter(streams)
+            yield next(iterator)  # appended to v1_grants inside the open transaction
+            appended.append(1)
             raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(c1z._Prefetch, "_iterate", insert_one_batch_then_fail)
+        return real_append(db_path, table, first_then_fail())
+
+    monkeypatch.setattr(c1z, "_append_arrow_streams", append_one_partition_then_fail)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        c1z.write_c1z(out / "sync.c1z", con, SYNC_ID, STARTED, ENDED, batch_rows=2)
-    assert consumed == [2]  # the failure came after grant rows were written
+        c1z.write_c1z(out / "sync.c1z", con, SYNC_ID, STARTED, ENDED, partition_rows=1)
+    assert appended == [1]  # the failure came after grant rows were written
     assert _dir_entries(out) == set()
+
+
+def test_sqlite_append_failure_names_the_table(
+    tmp_path: Path, con: duckdb.DuckDBPyConnection
+) -> None:
+    db_path = tmp_path / "build.db"
+    c1z._open_sqlite(db_path, create=True).close()
+    stream = con.sql("SELECT 1 AS nope").__arrow_c_stream__()
+    with pytest.raises(c1z.C1zError, match="appending rows to v1_grants .* nope"):
+        c1z._append_arrow_streams(db_path, "v1_grants", [stream])
 
 
 def test_failure_while_compressing_keeps_the_previous_file(
@@ -749,16 +762,14 @@ def test_duplicate_entitlements_are_rejected(
 def test_failure_while_reading_duckdb_surfaces(
     tmp_path: Path, con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Grant batches are read in a prefetch thread: its errors must reach the caller.
-    real_stream = c1z._stream
+    # The last grant partition fails inside DuckDB while SQLite is appending the stream.
+    real_partitions = c1z._grant_partitions
 
-    def stream_then_fail(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        yield from real_stream(*args, **kwargs)
-        if "c1_grants" in args[1]:
-            raise duckdb.IOException("lost the warehouse file")
+    def partitions_then_a_failing_one(*args: Any) -> list[tuple[str, dict[str, str]]]:
+        return [*real_partitions(*args), ("error('lost the warehouse file') IS NULL", {})]
 
-    monkeypatch.setattr(c1z, "_stream", stream_then_fail)
-    with pytest.raises(duckdb.IOException, match="lost the warehouse"):
+    monkeypatch.setattr(c1z, "_grant_partitions", partitions_then_a_failing_one)
+    with pytest.raises((duckdb.Error, c1z.C1zError), match="lost the warehouse"):
         _write(tmp_path, con, partition_rows=3)
     assert _dir_entries(tmp_path) == set()
 
@@ -782,8 +793,7 @@ def many_grants() -> tuple[duckdb.DuckDBPyConnection, list[tuple[str, str, str, 
 
 
 def test_many_grants_across_partitions_and_batches(tmp_path: Path) -> None:
-    # Enough rows for the multi-row INSERT path (50 rows per statement) plus leftovers,
-    # spread over several partitions of whole entitlements.
+    # Enough rows for several partitions of whole entitlements, each one Arrow stream.
     con, many = many_grants()
     summary = c1z.write_c1z(
         tmp_path / "many.c1z", con, SYNC_ID, STARTED, ENDED, partition_rows=150, batch_rows=120
