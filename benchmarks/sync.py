@@ -316,6 +316,9 @@ class RunOutcome:
     wall_s: float
     rusage: resource.struct_rusage
     sampler: TreeSampler
+    # Wall-clock (time.time()) start and exit, to compare with the run's own event times.
+    started_at: float = 0.0
+    ended_at: float = 0.0
 
 
 def run_env(mode: Mode, base_url: str, api_key: str, home: Path, data: Path,
@@ -360,12 +363,14 @@ def wait_reaped(pid: int, timeout_s: float) -> tuple[int, resource.struct_rusage
 def execute_run(argv: list[str], env: dict[str, str], log_path: Path,
                 timeout_s: float, data_dir: Path | None = None) -> RunOutcome:
     started = time.monotonic()
+    started_at = time.time()
     child = processes.start("dagster run", argv, env=env, ready_json=False,
                             log_path=log_path, cwd=REPO_ROOT)
     sampler = TreeSampler(child.process.pid, watch_dir=data_dir).start()
     try:
         reaped = wait_reaped(child.process.pid, timeout_s)
         wall = time.monotonic() - started
+        ended_at = time.time()
         if reaped is None:
             raise BenchError(f"the run did not finish within {timeout_s:.0f}s (log: {log_path})")
         code, usage = reaped
@@ -375,7 +380,7 @@ def execute_run(argv: list[str], env: dict[str, str], log_path: Path,
         sampler.stop()
         # Also clears the run's process group (Dagster's log helpers, if left behind).
         child.stop(STOP_TIMEOUT_S)
-    return RunOutcome(code, wall, usage, sampler)
+    return RunOutcome(code, wall, usage, sampler, started_at, ended_at)
 
 
 def run_timeout_s(mode: Mode, floor: int) -> float:
@@ -395,6 +400,7 @@ class RunFacts:
     run_id: str | None = None
     status: str = "missing"
     run_wall_s: float | None = None
+    run_span: tuple[float, float] | None = None
     steps: dict[str, tuple[float, float, str]] = field(default_factory=dict)
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -423,6 +429,7 @@ def read_run_facts(home: Path) -> RunFacts:
         stats = instance.get_run_stats(run.run_id)
         if stats.start_time and stats.end_time:
             facts.run_wall_s = round(stats.end_time - stats.start_time, 2)
+            facts.run_span = (stats.start_time, stats.end_time)
         for step in instance.get_run_step_stats(run.run_id):
             if step.start_time and step.end_time:
                 facts.steps[step.step_key] = (step.start_time, step.end_time,
@@ -561,6 +568,10 @@ def summarize(mode: Mode, floor: Floor, outcome: RunOutcome, facts: RunFacts,
         "max_requests_in_window": stats.get("max_requests_in_window"),
         "wall_s": round(outcome.wall_s, 2),
         "run_wall_s": facts.run_wall_s,
+        # Outside the run: `dagster job execute` starting up (imports, a fresh instance,
+        # the run record) and, after the run's last event, shutting down.
+        "launch_s": round(facts.run_span[0] - outcome.started_at, 2) if facts.run_span else None,
+        "exit_s": round(outcome.ended_at - facts.run_span[1], 2) if facts.run_span else None,
         "extract_s": round(extract_s, 2),
         "transform_s": facts.value("c1_grants", "transform_s"),
         "swap_s": facts.value("c1_grants", "swap_s"),

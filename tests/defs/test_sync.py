@@ -181,10 +181,17 @@ def test_staging_checkpoints_once_at_close(tmp_path: Path) -> None:
 
     warehouse = WarehouseResource(duckdb_path=str(tmp_path / "w.duckdb"))
     with warehouse.staging("run-1") as con:
-        threshold, limit = con.execute(
-            "SELECT current_setting('checkpoint_threshold'), "
-            "current_setting('memory_limit')").fetchone()
-        con.execute("CREATE TABLE t AS SELECT range AS i FROM range(100000)")
+        threshold, limit, disabled = con.execute(
+            "SELECT current_setting('checkpoint_threshold'), current_setting('memory_limit'), "
+            "current_setting('disabled_compression_methods')").fetchone()
+        # Strings DuckDB would otherwise store with DICT_FSST.
+        con.execute("CREATE TABLE t AS SELECT range AS i, 'user' || range || '@example.com' AS s"
+                    " FROM range(100000)")
     assert (threshold, limit) == ("953.6 MiB", "30.5 MiB")  # 1GB and 32MB, as DuckDB says it
+    assert {m.lower() for m in disabled.split(",")} == {"fsst", "dict_fsst"}
     with duckdb.connect(str(warehouse.staging_path("run-1")), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 100000
+        methods = {row[0] for row in con.execute(
+            "SELECT DISTINCT compression FROM pragma_storage_info('t') WHERE column_name = 's'"
+        ).fetchall()}
+    assert not methods & {"FSST", "DICT_FSST"}, methods
