@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import psutil
 
-from litmos_pipeline.c1.c1z import read_c1z, write_c1z
+from litmos_pipeline.c1.c1z import DEFAULT_ZSTD_LEVEL, read_c1z, write_c1z
 from litmos_pipeline.c1.ksuid import new_ksuid
 
 _USER_PROFILE = (
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--courses", type=int, default=2_000)
     parser.add_argument("--teams", type=int, default=500)
-    parser.add_argument("--zstd-level", type=int, default=3)
+    parser.add_argument("--zstd-level", type=int, default=DEFAULT_ZSTD_LEVEL)
     parser.add_argument("--verify", action="store_true", help="read the file back and count")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args(argv)
