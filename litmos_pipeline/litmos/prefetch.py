@@ -23,7 +23,7 @@ T = TypeVar("T")
 # Three, not two: at 20 ms a request, two workers often both counted a page at once with
 # nothing in flight; the third cut the large extract from 134 s to 98 s (measured).
 WORKERS = 3
-DEPTH = 32  # pages held ahead of the caller, by default in all (see read_ahead)
+DEPTH = 32  # pages held ahead of the caller (up to twice that, see read_ahead): ~6-12 MB
 JOIN_TIMEOUT_S = 10.0
 
 
@@ -35,18 +35,15 @@ class _List(Generic[T]):
 
 
 class _Shared(Generic[T]):
-    def __init__(self, count: int, depth: int, weigh: Callable[[T], int],
-                 budget: int) -> None:
+    def __init__(self, count: int, depth: int) -> None:
         # Only lists a worker has started and the caller has not finished: a sync has
         # ~17,000 lists, and a deque apiece for all of them was ~10 MB.
         self.lists: dict[int, _List[T]] = {}
         self.count = count
         self.depth = depth
-        self.weigh = weigh
-        self.budget = budget
         self.next_list = 0  # the next list a worker takes
         self.current = 0  # the list the caller is reading
-        self.held = 0  # weight of the pages fetched and not yet taken
+        self.held = 0  # pages fetched and not yet taken
         self.stop = False
         self.changed = threading.Condition()
 
@@ -67,14 +64,14 @@ class _Shared(Generic[T]):
             if self.stop:
                 return False
             self.lists[index].pages.append(page)
-            self.held += self.weigh(page)
+            self.held += 1
             self.changed.notify_all()
             return True
 
     def _full(self, index: int) -> bool:
         if index == self.current:
             return len(self.lists[index].pages) >= self.depth
-        return self.held >= self.budget
+        return self.held >= self.depth
 
     def finish(self, index: int, error: BaseException | None = None) -> None:
         with self.changed:
@@ -90,10 +87,9 @@ class _Shared(Generic[T]):
             while self.current < self.count:
                 entry = self.lists.get(self.current)
                 if entry is not None and entry.pages:
-                    page = entry.pages.popleft()
-                    self.held -= self.weigh(page)
+                    self.held -= 1
                     self.changed.notify_all()
-                    return self.current, page
+                    return self.current, entry.pages.popleft()
                 if entry is not None and entry.done:
                     if entry.error is not None:
                         raise entry.error
@@ -112,20 +108,17 @@ class _Shared(Generic[T]):
 
 def read_ahead(lists: Sequence[L], fetch: Callable[[L], Iterator[T]], *,
                workers: int = WORKERS, depth: int = DEPTH,
-               weigh: Callable[[T], int] | None = None, budget: int | None = None,
                relay: Callable[[], None] | None = None) -> Iterator[tuple[int, T]]:
     """(list index, page) for every page of every list, in list order then page order.
 
     `fetch(list)` yields one list's pages; it runs on up to `workers` threads. Held pages
-    are bounded: the caller's own list stops at `depth` pages of its own, and later lists
-    at `budget` held in all, pages weighed by `weigh` (by default each page weighs 1 and
-    the budget is `depth`). An error in a fetch is raised here when the
+    are bounded: later lists stop at `depth` held in all, and the caller's own list at
+    `depth` of its own. An error in a fetch is raised here when the
     caller reaches that list. If the caller stops early (or fails), the workers stop.
     `relay` runs in the caller's thread before each page and at the end: for messages
     the workers held back.
     """
-    shared: _Shared[T] = _Shared(len(lists), depth, weigh or (lambda _: 1),
-                                 depth if budget is None else budget)
+    shared: _Shared[T] = _Shared(len(lists), depth)
 
     def work() -> None:
         while (index := shared.take_list()) is not None:

@@ -191,22 +191,6 @@ def _json_text(body: bytes, content_type: str | None) -> str | None:
         return None
 
 
-# Pages of later lists held ahead of the loader, by size. A bound of 32 pages stopped the
-# other fetch threads while one long list (the user list, a course with 90,000 enrollees)
-# was read page by page; one thread alone then left the API idle while it counted each
-# page. Throttled large extract (one-off script): 669 gaps with no request in flight,
-# 3.4 s in all, at 32 pages; 392 and 2.7 s at 8 MB; 273 and 0.8 s at 16 MB.
-AHEAD_BYTES = 16 * 1024 * 1024
-# A decoded (XML) record as Python strings, roughly.
-_RECORD_BYTES = 512
-
-
-def _page_bytes(page: Page) -> int:
-    if page.json_array is not None:
-        return len(page.json_array)
-    return page.rows * _RECORD_BYTES
-
-
 def _read_ahead(client: LitmosClient, lists: Sequence[L],
                 fetch: Callable[[L], Iterator[Page]]) -> Iterator[tuple[int, Page]]:
     """read_ahead, passing the client's retry messages on from the caller's thread."""
@@ -221,8 +205,7 @@ def _read_ahead(client: LitmosClient, lists: Sequence[L],
 
     client.on_progress = held.put
     try:
-        yield from read_ahead(lists, fetch, weigh=_page_bytes, budget=AHEAD_BYTES,
-                              relay=relay)
+        yield from read_ahead(lists, fetch, relay=relay)
     finally:
         client.on_progress = report
         relay()

@@ -76,34 +76,6 @@ def test_workers_stay_within_depth_of_a_slow_caller_and_stop_with_it() -> None:
     assert len(fetched) <= count + 2  # the workers stopped
 
 
-@pytest.mark.parametrize(("weight", "later_at_most"), [(1, 25), (100, 5 + 3)])
-def test_later_lists_are_bounded_by_their_weight_not_by_depth(
-    weight: int, later_at_most: int
-) -> None:
-    # "a" is a long list read page by page; "b".."z" are one page each. With a budget
-    # of 500, light pages keep coming behind "a" (all 25, far past depth 4), while
-    # heavy ones stop at the budget (5, plus one in hand per worker).
-    names = ["a", *"bcdefghijklmnopqrstuvwxyz"]
-    fetched: list[str] = []
-
-    def fetch(name: str) -> Iterator[str]:
-        for page in pages_of({**dict.fromkeys(names, 1), "a": 100})(name):
-            fetched.append(page)
-            yield page
-
-    items = read_ahead(names, fetch, workers=3, depth=4, weigh=lambda _: weight, budget=500)
-    assert next(items) == (0, "a0")
-    time.sleep(0.2)
-    later = [page for page in fetched if not page.startswith("a")]
-    assert len(later) <= later_at_most
-    if weight == 1:
-        assert len(later) == 25
-    assert len([page for page in fetched if page.startswith("a")]) <= 1 + 4 + 1
-    rest = list(items)
-    assert [page for _, page in rest] == [f"a{i}" for i in range(1, 100)] + [
-        f"{name}0" for name in names[1:]]
-
-
 def test_relay_runs_in_the_callers_thread_before_each_page_and_at_the_end() -> None:
     calls: list[str] = []
 
