@@ -709,6 +709,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("max requests in a 60 s window", "max_requests_in_window"),
     ("wall (s, process start to exit)", "wall_s"),
     ("  of which Dagster run (s)", "run_wall_s"),
+    ("  before the run starts / after it ends (s)", "launch_exit"),
     ("extract (s, the litmos_extract step)", "extract_s"),
     ("transform (s)", "transform_s"),
     ("swap (s)", "swap_s"),
@@ -745,6 +746,8 @@ def cell(r: dict[str, Any], key: str) -> str:
         return f"{r['server_rpm'] or 'off'} / {r['client_rpm'] or 'unpaced'}"
     if key == "floors":
         return f"{r['floor_roles_on']:,} / {r['floor_roles_off']:,}"
+    if key == "launch_exit":
+        return f"{r.get('launch_s', '-')} / {r.get('exit_s', '-')}"
     if key == "c1z_mb":
         return f"{r['c1z_bytes'] / MB:.1f}" if r.get("c1z_bytes") else "-"
     if key == "missed":
