@@ -771,7 +771,8 @@ def _append_arrow_streams(db_path: Path, table: str, streams: Iterable[Any]) -> 
     its time building and binding those). It holds the GIL only between streams. Returns
     the rows appended.
     """
-    database = adbc_driver_sqlite.connect(str(db_path))
+    # Absolute: the driver would read a path starting with "file:" as a URI.
+    database = adbc_driver_sqlite.connect(str(db_path.resolve()))
     try:
         conn = adbc.AdbcConnection(database)
         try:
