@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
 from urllib.parse import quote
 
 import duckdb
@@ -25,12 +25,11 @@ from litmos_pipeline.litmos.endpoints import (
     TEAMS,
     USERS,
 )
-from litmos_pipeline.litmos.prefetch import read_ahead
+from litmos_pipeline.litmos.prefetch import ReadAhead
 from litmos_pipeline.litmos.records import Page, is_json, parse_page
 from litmos_pipeline.warehouse.loader import MissingIdError, RawLoader, check_ids
 
 Progress = Callable[[str], None]
-L = TypeVar("L")
 
 
 @dataclass
@@ -61,7 +60,8 @@ def load_all(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
     Two passes: teams and courses first (their ids name the member and enrollee lists),
     then the user list and every team's and course's lists through the same fetch
     threads, so the API never idles while one table is set up or finished. Members and
-    enrollees are read in team and course id order (see `_ids_in_order`).
+    enrollees are started in team and course id order (see `_ids_in_order`), the course
+    lists spread among the team lists (see `_spread`).
     """
     loaders = {spec.table: RawLoader(con, spec)
                for spec in (USERS, TEAMS, COURSES, TEAM_MEMBERS, COURSE_ENROLLMENTS)}
@@ -79,21 +79,35 @@ def load_all(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
     team_ids = _ids_in_order(con, TEAMS.table)
     course_ids_read = _ids_in_order(con, COURSES.table)
     roles = tuple(roles)
-    second = [ListRef("/users", "users", loaders[USERS.table])]
-    second += [ListRef(f"/teams/{quote(team_id, safe='')}/{TEAM_ROLE_PATHS[role]}",
-                       f"team {team_id} {TEAM_ROLE_PATHS[role]}", loaders[TEAM_MEMBERS.table],
-                       {"team_id": team_id, "role": role})
-               for team_id in team_ids for role in roles]
-    second += [ListRef(f"/courses/{quote(course_id, safe='')}/users",
-                       f"course {course_id} users", loaders[COURSE_ENROLLMENTS.table],
-                       {"course_id": course_id})
-               for course_id in course_ids_read]
+    team_lists = [ListRef(f"/teams/{quote(team_id, safe='')}/{TEAM_ROLE_PATHS[role]}",
+                          f"team {team_id} {TEAM_ROLE_PATHS[role]}", loaders[TEAM_MEMBERS.table],
+                          {"team_id": team_id, "role": role})
+                  for team_id in team_ids for role in roles]
+    course_lists = [ListRef(f"/courses/{quote(course_id, safe='')}/users",
+                            f"course {course_id} users", loaders[COURSE_ENROLLMENTS.table],
+                            {"course_id": course_id})
+                    for course_id in course_ids_read]
+    second = [ListRef("/users", "users", loaders[USERS.table]),
+              *_spread(team_lists, course_lists)]
     _stream(client, counter, second, results, progress)
     results[TEAM_MEMBERS.table].parents = len(team_ids)
     results[COURSE_ENROLLMENTS.table].parents = len(course_ids_read)
     for table, loader in loaders.items():
         results[table].rows = loader.rows
     return results
+
+
+def _spread(*groups: list[ListRef]) -> list[ListRef]:
+    """Every group's lists, each group in its own order, spread evenly among the others.
+
+    Course lists (pages of up to 1,000 enrollees) go between team lists (a page of ~20
+    members), so heavy pages, for the API and for this process, do not all come at the
+    end, where they were more than the pacing's ~100 requests a second could keep up with.
+    """
+    keyed = [((i + 0.5) / len(group), g, ref)
+             for g, group in enumerate(groups) for i, ref in enumerate(group)]
+    keyed.sort(key=lambda item: item[:2])
+    return [ref for *_, ref in keyed]
 
 
 def _courses_by_id(client: LitmosClient, loader: RawLoader, wanted: list[str]) -> list[str]:
@@ -110,8 +124,9 @@ def _courses_by_id(client: LitmosClient, loader: RawLoader, wanted: list[str]) -
 
 
 def _ids_in_order(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    # In id order: members and enrollees are then staged clustered by their parent's id,
-    # which is the order the c1z writer reads grants in (see snapshot.build_and_check).
+    # In id order: members and enrollees are then staged clustered by their parent's id
+    # (only the few lists in flight at once interleave), which is the order the c1z
+    # writer reads grants in (see snapshot.build_and_check).
     sql = f"SELECT DISTINCT id FROM {table} ORDER BY id"
     return [row[0] for row in con.execute(sql).fetchall()]
 
@@ -119,15 +134,18 @@ def _ids_in_order(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 def _stream(client: LitmosClient, counter: JsonPageCounter, lists: list[ListRef],
             results: dict[str, LoadResult], progress: Progress | None = None) -> None:
     """Every page of `lists` into its raw table, the fetching running ahead."""
+    step = max(1, len(lists) // 10)  # report every 10%: enough to follow a long sync
     reported = 0
-    for n, page in _read_ahead(client, lists,
-                               lambda ref: _pages(client, counter, ref.path, ref.what)):
-        if n > reported:  # a list is complete once the next one starts
-            _report(progress, n, lists)
-            reported = n
-        ref = lists[n]
-        ref.loader.add_page(page, ref.context, where=ref.what)
-        results[ref.loader.spec.table].pages += 1
+    with _relayed(client) as relay:
+        ahead = ReadAhead(lists, lambda ref: _pages(client, counter, ref.path, ref.what),
+                          relay=relay)
+        for n, page in ahead:
+            ref = lists[n]
+            ref.loader.add_page(page, ref.context, where=ref.what)
+            results[ref.loader.spec.table].pages += 1
+            if ahead.lists_done >= reported + step:
+                reported = ahead.lists_done - ahead.lists_done % step
+                _report(progress, reported, lists)
     for loader in dict.fromkeys(ref.loader for ref in lists):
         loader.flush()
     _report(progress, len(lists), lists)
@@ -191,9 +209,10 @@ def _json_text(body: bytes, content_type: str | None) -> str | None:
         return None
 
 
-def _read_ahead(client: LitmosClient, lists: Sequence[L],
-                fetch: Callable[[L], Iterator[Page]]) -> Iterator[tuple[int, Page]]:
-    """read_ahead, passing the client's retry messages on from the caller's thread."""
+@contextmanager
+def _relayed(client: LitmosClient) -> Iterator[Callable[[], None]]:
+    """A relay for ReadAhead: the client's retry messages, passed on from the caller's
+    thread (the workers' own would reach Dagster's log from a thread it does not know)."""
     report = client.on_progress
     held: queue.SimpleQueue[str] = queue.SimpleQueue()
 
@@ -205,17 +224,14 @@ def _read_ahead(client: LitmosClient, lists: Sequence[L],
 
     client.on_progress = held.put
     try:
-        yield from read_ahead(lists, fetch, relay=relay)
+        yield relay
     finally:
         client.on_progress = report
         relay()
 
 
 def _report(progress: Progress | None, done: int, lists: list[ListRef]) -> None:
-    # Every 10% (and the last one): enough to follow a long sync without flooding the log.
-    total = len(lists)
-    step = max(1, total // 10)
-    if progress and (done % step == 0 or done == total):
+    if progress:
         loaders = dict.fromkeys(ref.loader for ref in lists)
         rows = sum(loader.rows + loader.pending for loader in loaders)
-        progress(f"{done}/{total} lists read, {rows} rows so far")
+        progress(f"{done}/{len(lists)} lists read, {rows} rows so far")

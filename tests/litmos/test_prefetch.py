@@ -1,4 +1,4 @@
-"""read_ahead: list and page order, errors, early stops, bounded lookahead, relays."""
+"""ReadAhead: page order, lists in order, errors, early stops, bounded lookahead, relays."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from litmos_pipeline.litmos.prefetch import read_ahead
+from litmos_pipeline.litmos.prefetch import ReadAhead, read_ahead
 
 
 def pages_of(sizes: dict[str, int], delay_s: float = 0.0):  # noqa: ANN201
@@ -20,19 +20,41 @@ def pages_of(sizes: dict[str, int], delay_s: float = 0.0):  # noqa: ANN201
     return fetch
 
 
-def test_pages_arrive_in_list_order_then_page_order_from_worker_threads() -> None:
+def test_every_page_arrives_in_page_order_with_lists_taken_in_order() -> None:
     sizes = {"a": 3, "b": 0, "c": 5, "d": 1, "e": 2}
     threads: set[str] = set()
+    taken: list[str] = []
 
     def fetch(name: str) -> Iterator[str]:
         threads.add(threading.current_thread().name)
-        # Later lists answer faster, so workers finish out of order.
+        taken.append(name)
+        # Earlier lists answer slower, so later ones overtake them.
         yield from pages_of(sizes, delay_s=0.01 if name in "ac" else 0.0)(name)
 
-    got = list(read_ahead(list(sizes), fetch, workers=2, depth=2))
-    expected = [(n, f"{name}{i}") for n, name in enumerate(sizes) for i in range(sizes[name])]
-    assert got == expected
+    ahead = ReadAhead(list(sizes), fetch, workers=2, depth=2)
+    got = list(ahead)
+    for n, name in enumerate(sizes):
+        assert [page for i, page in got if i == n] == [f"{name}{i}" for i in range(sizes[name])]
+    assert len(got) == sum(sizes.values())
+    assert taken == list(sizes)
     assert threads == {"litmos-fetch-0", "litmos-fetch-1"}
+    assert ahead.lists_done == len(sizes)
+
+
+def test_a_long_list_does_not_hold_back_the_lists_after_it() -> None:
+    # A list of 30 slow pages, then 40 one-page lists: the other worker reads those while
+    # the long one is still going, though only 4 pages may wait for the caller.
+    sizes = {"long": 30} | {f"s{n}": 1 for n in range(40)}
+    slow, fast = pages_of(sizes, delay_s=0.005), pages_of(sizes, delay_s=0.001)
+
+    def fetch(name: str) -> Iterator[str]:
+        return slow(name) if name == "long" else fast(name)
+
+    got = list(read_ahead(list(sizes), fetch, workers=2, depth=4))
+    last_short = max(k for k, (n, _) in enumerate(got) if n > 0)
+    last_long = max(k for k, (n, _) in enumerate(got) if n == 0)
+    assert last_short < last_long
+    assert len(got) == 70
 
 
 def test_two_workers_overlap_slow_lists() -> None:
@@ -42,18 +64,26 @@ def test_two_workers_overlap_slow_lists() -> None:
     assert time.monotonic() - started < 0.05 * 8 * 0.8  # sequential would take 0.4 s
 
 
-def test_a_fetch_error_is_raised_when_the_caller_reaches_that_list() -> None:
+def test_a_fetch_error_reaches_the_caller_and_stops_the_workers() -> None:
+    fetched: list[str] = []
+
     def fetch(name: str) -> Iterator[str]:
         if name == "b":
             yield "b0"
             raise ValueError("list b page 2 is broken")
-        yield from pages_of({"a": 2, "c": 2})(name)
+        for page in pages_of({name: 50}, delay_s=0.002)(name):
+            fetched.append(page)
+            yield page
 
     seen: list[str] = []
     with pytest.raises(ValueError, match="list b page 2 is broken"):
-        for _, page in read_ahead(["a", "b", "c"], fetch):
+        for _, page in read_ahead(["a", "b", "c"], fetch, workers=3):
             seen.append(page)
-    assert seen == ["a0", "a1", "b0"]
+    assert set(seen) <= {"b0"} | set(fetched)
+    count = len(fetched)
+    time.sleep(0.05)
+    assert len(fetched) <= count + 2  # the workers stopped
+    assert count < 100
 
 
 def test_workers_stay_within_depth_of_a_slow_caller_and_stop_with_it() -> None:
@@ -65,11 +95,9 @@ def test_workers_stay_within_depth_of_a_slow_caller_and_stop_with_it() -> None:
             yield page
 
     items = read_ahead(["a", "b", "c"], fetch, workers=3, depth=4)
-    assert next(items) == (0, "a0")
+    assert next(items)[1] in {"a0", "b0", "c0"}
     time.sleep(0.2)
-    # taken; up to depth of later lists' pages and depth of the caller's own list held;
-    # one more in hand per worker
-    assert len(fetched) <= 1 + 4 + 4 + 3
+    assert len(fetched) <= 1 + 4 + 3  # taken, held, one more in hand per worker
     items.close()
     count = len(fetched)
     time.sleep(0.1)
