@@ -764,6 +764,39 @@ _SQLITE_BUILD_PRAGMAS = (
 )
 
 
+@contextlib.contextmanager
+def _adbc_sqlite(db_path: Path, doing: str) -> Iterator[adbc.AdbcConnection]:
+    """An ADBC connection to the SQLite build file, with the build pragmas.
+
+    ADBC's SQLite driver bundles a newer SQLite than Python's sqlite3 module, which also
+    builds the grant indexes faster (9.6-10.3 s against 11.5-13.6 s on the large tenant's
+    4.1M grants), and it releases the GIL while a statement runs. Its errors become
+    C1zError naming `doing`; IntegrityError passes through for the caller to explain.
+    """
+    # Absolute: the driver would read a path starting with "file:" as a URI.
+    database = adbc_driver_sqlite.connect(str(db_path.resolve()))
+    try:
+        conn = adbc.AdbcConnection(database)
+        try:
+            for pragma in _SQLITE_BUILD_PRAGMAS:
+                _adbc_execute(conn, pragma)
+            yield conn
+        finally:
+            conn.close()
+    except adbc.IntegrityError:
+        raise
+    except adbc.Error as exc:
+        raise C1zError(f"{doing} of the c1z's SQLite file failed: {exc}") from exc
+    finally:
+        database.close()
+
+
+def _adbc_execute(conn: adbc.AdbcConnection, sql: str) -> None:
+    with contextlib.closing(adbc.AdbcStatement(conn)) as stmt:
+        stmt.set_sql_query(sql)
+        stmt.execute_update()
+
+
 def _append_arrow_streams(db_path: Path, table: str, streams: Iterable[Any]) -> int:
     """Append Arrow C streams to `table` of the SQLite file, in one transaction.
 
@@ -772,30 +805,16 @@ def _append_arrow_streams(db_path: Path, table: str, streams: Iterable[Any]) -> 
     its time building and binding those). It holds the GIL only between streams. Returns
     the rows appended.
     """
-    # Absolute: the driver would read a path starting with "file:" as a URI.
-    database = adbc_driver_sqlite.connect(str(db_path.resolve()))
-    try:
-        conn = adbc.AdbcConnection(database)
-        try:
-            for pragma in _SQLITE_BUILD_PRAGMAS:
-                with contextlib.closing(adbc.AdbcStatement(conn)) as stmt:
-                    stmt.set_sql_query(pragma)
-                    stmt.execute_update()
-            conn.set_autocommit(False)
-            appended = 0
-            for stream in streams:
-                with contextlib.closing(adbc.AdbcStatement(conn)) as stmt:
-                    stmt.set_options(**{adbc.INGEST_OPTION_TARGET_TABLE: table,
-                                        adbc.INGEST_OPTION_MODE: adbc.INGEST_OPTION_MODE_APPEND})
-                    stmt.bind_stream(stream)
-                    appended += stmt.execute_update()
-            conn.commit()
-        finally:
-            conn.close()
-    except adbc.Error as exc:
-        raise C1zError(f"appending rows to {table} of the c1z's SQLite file failed: {exc}") from exc
-    finally:
-        database.close()
+    with _adbc_sqlite(db_path, f"appending rows to {table}") as conn:
+        conn.set_autocommit(False)
+        appended = 0
+        for stream in streams:
+            with contextlib.closing(adbc.AdbcStatement(conn)) as stmt:
+                stmt.set_options(**{adbc.INGEST_OPTION_TARGET_TABLE: table,
+                                    adbc.INGEST_OPTION_MODE: adbc.INGEST_OPTION_MODE_APPEND})
+                stmt.bind_stream(stream)
+                appended += stmt.execute_update()
+        conn.commit()
     return appended
 
 
@@ -1044,27 +1063,38 @@ def _index_table(ddl: str) -> str:
     return ddl.split(" ON ", 1)[1].split(" ", 1)[0]
 
 
-def _build_indexes(db: sqlite3.Connection, tables: Iterable[str]) -> None:
+def _build_indexes(execute: Callable[[str], Any], tables: Iterable[str],
+                   stop: threading.Event | None = None) -> None:
+    """Every index of `tables` not made with the empty tables, through `execute`."""
     wanted = set(tables)
     for ddl in _INDEXES_DDL:
         if _index_table(ddl) not in wanted or ddl in _UPFRONT_INDEXES_DDL:
             continue
+        if stop is not None and stop.is_set():
+            return
         try:
-            db.execute(ddl)
-        except sqlite3.IntegrityError:
+            execute(ddl)
+        except (sqlite3.IntegrityError, adbc.IntegrityError):
             raise _DuplicateKeys(ddl) from None
 
 
-class _Background:
-    """Run one SQLite job in a thread (sqlite3 releases the GIL while a statement runs).
+def _build_indexes_apart(db_path: Path, tables: Iterable[str], stop: threading.Event) -> None:
+    """The indexes of `tables`, on an ADBC connection of their own (see `_adbc_sqlite`)."""
+    with _adbc_sqlite(db_path, "building indexes") as conn:
+        _build_indexes(lambda ddl: _adbc_execute(conn, ddl), tables, stop)
 
-    Exiting the context waits for it and re-raises its exception; if the body failed,
-    the job is interrupted first so cleanup does not wait for a long index build.
+
+class _Background:
+    """Run one job in a thread (SQLite releases the GIL while a statement runs).
+
+    Exiting the context waits for it and re-raises its exception. If the body failed,
+    the job is told to stop; it does so between statements (ADBC's SQLite driver cannot
+    interrupt one), so cleanup waits for at most one index build.
     """
 
-    def __init__(self, db: sqlite3.Connection, job: Callable[[], None]) -> None:
-        self._db = db
+    def __init__(self, job: Callable[[threading.Event], None]) -> None:
         self._job = job
+        self._stop = threading.Event()
         self._error: BaseException | None = None
         self.seconds = 0.0
         self._thread = threading.Thread(target=self._run, name="c1z-sqlite", daemon=True)
@@ -1072,7 +1102,7 @@ class _Background:
     def _run(self) -> None:
         start = time.perf_counter()
         try:
-            self._job()
+            self._job(self._stop)
         except BaseException as exc:  # re-raised by __exit__ in the owning thread
             self._error = exc
         finally:
@@ -1084,16 +1114,14 @@ class _Background:
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         if exc_type is not None:
-            self._db.interrupt()
+            self._stop.set()
         self._thread.join()
         if exc_type is None and self._error is not None:
             raise self._error
 
 
 def _open_sqlite(path: Path, *, create: bool = False) -> sqlite3.Connection:
-    # check_same_thread=False: index builds run in a _Background thread while the owning
-    # thread does not touch this connection.
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db = sqlite3.connect(path, isolation_level=None)
     if create:
         db.execute(f"PRAGMA page_size = {_SQLITE_PAGE_SIZE}")
     for pragma in _SQLITE_BUILD_PRAGMAS:
@@ -1236,9 +1264,8 @@ def _load_records(
     try:
         # The big DuckDB reads are over: let its buffer pool go, so SQLite's index sorter
         # and zstd do not stack on top of it (resources are a few MB a partition).
-        with (_memory_limit(writer.con, _LATE_MEMORY_LIMIT),
-              contextlib.closing(_open_sqlite(db_path)) as db):
-            _load_resources_and_index(writer, db, side_path, stages)
+        with _memory_limit(writer.con, _LATE_MEMORY_LIMIT):
+            _load_resources_and_index(writer, db_path, side_path, stages)
     except _DuplicateKeys as dup:
         raise writer.duplicate_error(dup.ddl) from None
 
@@ -1253,17 +1280,17 @@ def _memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
         con.execute(f"SET memory_limit = '{before}'")
 
 
-def _load_resources_and_index(writer: _Writer, db: sqlite3.Connection, side_path: Path,
+def _load_resources_and_index(writer: _Writer, db_path: Path, side_path: Path,
                               stages: dict[str, float]) -> None:
     other_tables = [t for t in _TABLE_NAMES if t != "v1_resources"]
-    with _Background(db, lambda: _build_indexes(db, other_tables)) as indexing:
+    with _Background(lambda stop: _build_indexes_apart(db_path, other_tables, stop)) as indexing:
         with _stage(stages, "resources"):
             with contextlib.closing(_open_sqlite(side_path, create=True)) as side:
                 side.execute("BEGIN")
                 writer.write_resources(side)
                 side.execute("COMMIT")
     stages["indexes"] = indexing.seconds
-    with _stage(stages, "merge_resources"):
+    with _stage(stages, "merge_resources"), contextlib.closing(_open_sqlite(db_path)) as db:
         columns = ", ".join(_RESOURCE_TABLE_COLUMNS)
         db.execute("ATTACH DATABASE ? AS side", (str(side_path),))
         db.execute("BEGIN")
@@ -1273,7 +1300,7 @@ def _load_resources_and_index(writer: _Writer, db: sqlite3.Connection, side_path
         )
         db.execute("COMMIT")
         db.execute("DETACH DATABASE side")
-        _build_indexes(db, ["v1_resources"])
+        _build_indexes(db.execute, ["v1_resources"])
 
 
 def _check_counts(source: dict[str, int], written: dict[str, int]) -> None:

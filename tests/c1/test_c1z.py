@@ -7,6 +7,8 @@ import io
 import os
 import re
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -840,3 +842,29 @@ def test_grants_go_in_once_each_in_grant_id_order_however_they_are_cut(
     db.close()
     expected = sorted(r[0] for r in con.execute("SELECT grant_id FROM c1_grants").fetchall())
     assert len(ids) == len(many) and ids == expected
+
+
+def test_background_job_is_told_to_stop_when_the_body_fails() -> None:
+    statements: list[int] = []
+
+    def job(stop: threading.Event) -> None:
+        for n in range(200):  # index builds: the job looks at `stop` between statements
+            if stop.is_set():
+                return
+            statements.append(n)
+            time.sleep(0.01)
+
+    with pytest.raises(ValueError, match="resource encoding failed"):
+        with c1z._Background(job):
+            time.sleep(0.05)
+            raise ValueError("resource encoding failed")
+    assert 0 < len(statements) < 50
+
+
+def test_background_job_error_is_raised_by_the_owner() -> None:
+    def job(stop: threading.Event) -> None:
+        raise c1z.C1zError("building indexes of the c1z's SQLite file failed")
+
+    with pytest.raises(c1z.C1zError, match="building indexes"):
+        with c1z._Background(job):
+            pass
