@@ -1015,7 +1015,8 @@ class _Writer:
             for cursor in cursors:
                 cursor.close()
 
-    def _grant_cursor(self, ent_ids: list[str], ent_fields: list[bytes]) -> Any:
+    def _grant_cursor(self, ent_ids: list[str], ent_fields: list[bytes]
+                      ) -> duckdb.DuckDBPyConnection:
         # A temp table per cursor (a cursor sees only its own): passed to every partition's
         # query as list parameters instead, the 11,000 entitlements of the large tenant
         # cost ~4 s of binding and unnesting over its ~100 partitions.

@@ -140,9 +140,3 @@ class ReadAhead(Generic[L, T]):
             if self._relay:
                 self._relay()
 
-
-def read_ahead(lists: Sequence[L], fetch: Callable[[L], Iterator[T]], *,
-               workers: int = WORKERS, depth: int = DEPTH,
-               relay: Callable[[], None] | None = None) -> Iterator[tuple[int, T]]:
-    """Iterate a `ReadAhead` of `lists`."""
-    return iter(ReadAhead(lists, fetch, workers=workers, depth=depth, relay=relay))

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from litmos_pipeline.litmos.prefetch import ReadAhead, read_ahead
+from litmos_pipeline.litmos.prefetch import ReadAhead
 
 
 def pages_of(sizes: dict[str, int], delay_s: float = 0.0):  # noqa: ANN201
@@ -50,7 +50,7 @@ def test_a_long_list_does_not_hold_back_the_lists_after_it() -> None:
     def fetch(name: str) -> Iterator[str]:
         return slow(name) if name == "long" else fast(name)
 
-    got = list(read_ahead(list(sizes), fetch, workers=2, depth=4))
+    got = list(ReadAhead(list(sizes), fetch, workers=2, depth=4))
     last_short = max(k for k, (n, _) in enumerate(got) if n > 0)
     last_long = max(k for k, (n, _) in enumerate(got) if n == 0)
     assert last_short < last_long
@@ -59,7 +59,7 @@ def test_a_long_list_does_not_hold_back_the_lists_after_it() -> None:
 
 def test_two_workers_overlap_slow_lists() -> None:
     started = time.monotonic()
-    got = list(read_ahead(list("abcdefgh"), pages_of(dict.fromkeys("abcdefgh", 1), 0.05)))
+    got = list(ReadAhead(list("abcdefgh"), pages_of(dict.fromkeys("abcdefgh", 1), 0.05)))
     assert len(got) == 8
     assert time.monotonic() - started < 0.05 * 8 * 0.8  # sequential would take 0.4 s
 
@@ -77,7 +77,7 @@ def test_a_fetch_error_reaches_the_caller_and_stops_the_workers() -> None:
 
     seen: list[str] = []
     with pytest.raises(ValueError, match="list b page 2 is broken"):
-        for _, page in read_ahead(["a", "b", "c"], fetch, workers=3):
+        for _, page in ReadAhead(["a", "b", "c"], fetch, workers=3):
             seen.append(page)
     assert set(seen) <= {"b0"} | set(fetched)
     count = len(fetched)
@@ -94,7 +94,7 @@ def test_workers_stay_within_depth_of_a_slow_caller_and_stop_with_it() -> None:
             fetched.append(page)
             yield page
 
-    items = read_ahead(["a", "b", "c"], fetch, workers=3, depth=4)
+    items = iter(ReadAhead(["a", "b", "c"], fetch, workers=3, depth=4))
     assert next(items)[1] in {"a0", "b0", "c0"}
     time.sleep(0.2)
     assert len(fetched) <= 1 + 4 + 3  # taken, held, one more in hand per worker
@@ -110,7 +110,7 @@ def test_relay_runs_in_the_callers_thread_before_each_page_and_at_the_end() -> N
     def relay() -> None:
         calls.append(threading.current_thread().name)
 
-    got = list(read_ahead(["a"], pages_of({"a": 2}), relay=relay))
+    got = list(ReadAhead(["a"], pages_of({"a": 2}), relay=relay))
     assert got == [(0, "a0"), (0, "a1")]
     assert set(calls) == {threading.current_thread().name}
     assert len(calls) >= 3
