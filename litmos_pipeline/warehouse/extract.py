@@ -102,7 +102,8 @@ def _spread(*groups: list[ListRef]) -> list[ListRef]:
 
     Course lists (pages of up to 1,000 enrollees) go between team lists (a page of ~20
     members), so heavy pages, for the API and for this process, do not all come at the
-    end, where they were more than the pacing's ~100 requests a second could keep up with.
+    end: there, at the benchmark's ~100 requests a second, they came faster than the
+    sandbox and this process could serve them.
     """
     keyed = [((i + 0.5) / len(group), g, ref)
              for g, group in enumerate(groups) for i, ref in enumerate(group)]

