@@ -6,10 +6,12 @@ variable at fault. Error messages never carry the offending value: some are secr
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -21,6 +23,9 @@ LITMOS_REGIONS = {
     "eu": "https://api.litmoseu.com/v1.svc",
     "au": "https://api.litmos.com.au/v1.svc",
 }
+
+LITMOS_PATH_SUFFIX = "/v1.svc"
+_LOOPBACK_NAMES = frozenset({"localhost"})
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
@@ -42,9 +47,46 @@ def _parse_bool(value: Any) -> Any:
 
 
 def _split_ids(value: Any) -> Any:
+    # A blank entry (",," or a trailing comma) is a typo, not "all courses": only an unset
+    # or empty variable means all of them.
     if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
+        if not value.strip():
+            return ()
+        parts = tuple(part.strip() for part in value.split(","))
+        if not all(parts):
+            raise ValueError("has a blank entry; expected comma-separated course ids")
+        return parts
     return value
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback IPs (127.0.0.0/8, ::1): the only plaintext peers."""
+    bare = host.strip().strip("[]").lower()
+    if bare in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False
+
+
+def _litmos_url(value: str) -> str:
+    """A full Litmos API URL; plain http only to loopback (the sandboxes): the key is a header."""
+    url = value.rstrip("/")
+    expected = "expected us, eu, au or an https URL ending in /v1.svc"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ValueError(expected) from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(expected)
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError("uses plain http for a non-loopback host; use https")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(expected + " (no credentials, query or fragment)")
+    if not parts.path.endswith(LITMOS_PATH_SUFFIX):
+        raise ValueError(expected)
+    return url
 
 
 class _Settings(BaseModel):
@@ -73,9 +115,7 @@ class LitmosSettings(_Settings):
             value = value.strip()
             if value.lower() in LITMOS_REGIONS:
                 return LITMOS_REGIONS[value.lower()]
-            if not value.startswith(("https://", "http://")):
-                raise ValueError("expected us, eu, au or an http(s) URL ending in /v1.svc")
-            return value.rstrip("/")
+            return _litmos_url(value)
         return value
 
     @field_validator("course_ids", mode="before")
@@ -155,7 +195,9 @@ def describe_errors(model: type[_Settings], exc: ValidationError) -> str:
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
         name = str(error["loc"][0]) if error["loc"] else model.__name__
-        reason = "is not set" if error["type"] == "missing" else error["msg"]
+        # Our validators' own messages read as "<VARIABLE> <reason>", without pydantic's tag.
+        message = error["msg"].removeprefix("Value error, ")
+        reason = "is not set" if error["type"] == "missing" else message
         lines.append(f"{name} {reason}")
     return "Invalid settings: " + "; ".join(lines)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import json
 import secrets
 import threading
@@ -24,6 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+# The Litmos settings apply the same plaintext rule; it lives there, shared.
+from litmos_pipeline.settings import is_loopback_host
 
 CLIENT_ID_SETTING = "C1_CLIENT_ID"
 CLIENT_SECRET_SETTING = "C1_CLIENT_SECRET"
@@ -42,7 +44,6 @@ REFRESH_MARGIN_S = 60.0
 # If the token endpoint omits expires_in we still cache the token, but only briefly.
 DEFAULT_TOKEN_LIFETIME_S = 60.0
 
-_LOOPBACK_NAMES = frozenset({"localhost"})
 _B64URL_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -243,17 +244,6 @@ def make_client_assertion(
 
 
 # --- token endpoint ---------------------------------------------------------------------------
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for localhost and loopback IPs (127.0.0.0/8, ::1): the only plaintext peers."""
-    bare = host.strip().strip("[]").lower()
-    if bare in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(bare).is_loopback
-    except ValueError:
-        return False
 
 
 def default_token_url(tenant_host: str, api_url: str | None = None) -> str:
