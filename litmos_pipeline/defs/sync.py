@@ -67,8 +67,10 @@ def _step_metadata(client: LitmosClient, started: float, rows: int) -> dict[str,
     check_specs=[
         dg.AssetCheckSpec("users_not_empty", asset="litmos_users", blocking=True,
                           description="An empty user list would revoke everyone."),
-        dg.AssetCheckSpec("configured_courses_found", asset="litmos_courses",
-                          description="Every id in LITMOS_COURSE_IDS exists in Litmos."),
+        dg.AssetCheckSpec("configured_courses_found", asset="litmos_courses", blocking=True,
+                          description="Every id in LITMOS_COURSE_IDS exists in Litmos: a "
+                                      "mistyped id would publish a snapshot without its "
+                                      "course and revoke its grants."),
     ],
     pool=SYNC_POOL,
 )
@@ -102,7 +104,6 @@ def litmos_extract(context: dg.AssetExecutionContext, litmos: LitmosResource,
     if missing:
         extra["litmos_courses"]["warning"] = ("LITMOS_COURSE_IDS lists courses Litmos does "
                                               "not know: " + ", ".join(missing))
-        context.log.warning(extra["litmos_courses"]["warning"])
     checks = {
         "litmos_users": [dg.AssetCheckResult(
             asset_key="litmos_users", check_name="users_not_empty", passed=rows["litmos_users"] > 0,
@@ -120,6 +121,11 @@ def litmos_extract(context: dg.AssetExecutionContext, litmos: LitmosResource,
                       "preview": dg.MetadataValue.md(previews[asset])},
             check_results=checks.get(asset, []),
         )
+    if missing:
+        # The blocking check alone would fail the step without saying which ids; this
+        # failure (raised before Dagster's) names them. Nothing downstream runs either way.
+        raise dg.Failure(description=extra["litmos_courses"]["warning"]
+                         + "; nothing was published", allow_retries=False)
 
 
 C1_MODEL_CHECKS = [

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 
+from litmos_pipeline.definitions import litmos_sync
+from litmos_pipeline.defs.publish import PublishResource, c1_sync_file
+from litmos_pipeline.defs.resources import C1Resource
 from litmos_pipeline.defs.sync import sync_assets
 from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox
 from litmos_pipeline.sandbox.tenant import Tenant
@@ -83,21 +87,97 @@ def test_second_sync_reports_access_changes(tiny_sandbox: LitmosSandbox, tmp_pat
     assert syncs == 2
 
 
-def test_course_filter_and_missing_course(tiny_sandbox: LitmosSandbox, tmp_path: Path,
-                                          instance: dg.DagsterInstance) -> None:
+def test_course_filter(tiny_sandbox: LitmosSandbox, tmp_path: Path,
+                       instance: dg.DagsterInstance) -> None:
     db = tmp_path / "w.duckdb"
     course = tiny_sandbox.tenant.courses()[0]
     resources = sync_resources(tiny_sandbox.base_url, tiny_sandbox.api_key, db,
-                               course_ids=f"{course.id},NoSuchCourse")
+                               course_ids=course.id)
     result = dg.materialize(sync_assets, instance=instance, resources=resources)
-    assert result.success  # a missing course is reported, not fatal
-    assert checks(result)["configured_courses_found"] is False
+    assert result.success
+    assert checks(result)["configured_courses_found"] is True
     assert checks(result)["course_filter_respected"] is True
-    meta = next(m.metadata for m in result.asset_materializations_for_node("litmos_extract")
-                if m.asset_key.to_user_string() == "litmos_courses")
-    assert "NoSuchCourse" in meta["warning"].value
     courses = {g.split(":")[1] for g in grants_in(db) if g.startswith("course:")}
     assert courses == {course.id}
+
+
+def full_sync(resources: dict[str, Any], out_dir: Path,
+              instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """The `litmos_sync` job of definitions.py (c1_sync_file included), C1 not configured."""
+    defs = dg.Definitions(
+        assets=[*sync_assets, c1_sync_file], jobs=[litmos_sync],
+        resources={**resources, "c1": C1Resource(),
+                   "publish": PublishResource(c1z_output_dir=str(out_dir))})
+    return defs.resolve_job_def("litmos_sync").execute_in_process(instance=instance,
+                                                                  raise_on_error=False)
+
+
+def published(db: Path, out_dir: Path) -> tuple[Any, ...]:
+    """What a sync publishes: the snapshot in the main file, and the c1z files on disk."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        runs = con.execute("SELECT sync_id, run_id FROM sync_runs ORDER BY sync_id").fetchall()
+    files = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out_dir.iterdir()}
+    return runs, grants_in(db), files
+
+
+def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    return {e.step_key: e.event_specific_data.error.to_string()
+            for e in result.all_events if e.is_step_failure}
+
+
+def test_unknown_configured_course_fails_before_anything_is_published(
+        tiny_sandbox: LitmosSandbox, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+    db, out_dir = tmp_path / "w.duckdb", tmp_path / "c1z"
+    good = sync_resources(tiny_sandbox.base_url, tiny_sandbox.api_key, db)
+    assert full_sync(good, out_dir, instance).success
+    before = published(db, out_dir)
+    assert "latest.c1z" in before[2] and len(before[0]) == 1 and before[1]
+    course = tiny_sandbox.tenant.courses()[0]
+    for course_ids, unknown in [("NoSuchCourse99", ["NoSuchCourse99"]),
+                                (f"{course.id},abc", ["abc"])]:
+        bad = sync_resources(tiny_sandbox.base_url, tiny_sandbox.api_key, db,
+                             course_ids=course_ids)
+        result = full_sync(bad, out_dir, instance)
+        assert not result.success
+        assert checks(result) == {"users_not_empty": True, "configured_courses_found": False}
+        failures = step_failures(result)
+        assert list(failures) == ["litmos_extract"]
+        assert all(course_id in failures["litmos_extract"] for course_id in unknown)
+        assert course.id not in failures["litmos_extract"].split("know:")[1]
+        executed = {e.step_key for e in result.all_events if e.is_step_start}
+        assert executed == {"litmos_extract"}  # no model build, swap or c1z write
+        assert published(db, out_dir) == before
+
+
+def test_blank_course_id_fails_the_sync_naming_the_setting(
+        tiny_sandbox: LitmosSandbox, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+    db, out_dir = tmp_path / "w.duckdb", tmp_path / "c1z"
+    good = sync_resources(tiny_sandbox.base_url, tiny_sandbox.api_key, db)
+    assert full_sync(good, out_dir, instance).success
+    before = published(db, out_dir)
+    course = tiny_sandbox.tenant.courses()[0]
+    bad = sync_resources(tiny_sandbox.base_url, tiny_sandbox.api_key, db,
+                         course_ids=f"{course.id},,")
+    result = full_sync(bad, out_dir, instance)
+    assert not result.success
+    failures = step_failures(result)
+    assert list(failures) == ["litmos_extract"]
+    assert "LITMOS_COURSE_IDS has a blank entry" in failures["litmos_extract"]
+    assert published(db, out_dir) == before
+
+
+def test_empty_user_list_blocks_the_full_job(tiny_sandbox: LitmosSandbox, tmp_path: Path,
+                                            instance: dg.DagsterInstance, canned) -> None:
+    db, out_dir = tmp_path / "w.duckdb", tmp_path / "c1z"
+    good = sync_resources(tiny_sandbox.base_url, tiny_sandbox.api_key, db)
+    assert full_sync(good, out_dir, instance).success
+    before = published(db, out_dir)
+    server = canned(lambda *_: (200, "application/json; charset=utf-8", b"[]"))
+    result = full_sync(sync_resources(server.base_url, "k", db), out_dir, instance)
+    assert not result.success
+    assert checks(result)["users_not_empty"] is False
+    assert list(step_failures(result)) == ["litmos_extract"]
+    assert published(db, out_dir) == before
 
 
 def test_failed_sync_keeps_the_previous_snapshot(tiny_sandbox: LitmosSandbox, tmp_path: Path,
