@@ -3,8 +3,10 @@
 Serves ``/v1.svc/...`` like Litmos (XML by default, JSON with ``format=json``,
 ``apikey`` header, ``source`` parameter, ``start``/``limit`` paging capped at 1000,
 a per-key requests-per-minute limit answered with 503) and can inject faults
-(503/504, latency, slow answers, dropped connections). ``/_sandbox/...`` holds
-control and inspection endpoints that need no key.
+(503/504, latency, slow answers, dropped connections, bodies cut half way, malformed
+pages, a page repeating the previous page's ids, 401 once the key is revoked, a course
+deleted between the course list and its enrollee list). ``/_sandbox/...`` holds control
+and inspection endpoints that need no key.
 
 Python use::
 
@@ -66,7 +68,11 @@ XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 XML_TYPE = "application/xml; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
-FAULT_KINDS = ("503", "504", "drop", "slow")
+# "cut": Content-Length promises the whole body, half is sent, the socket is closed.
+# "malformed": a 200 whose body (length matching) does not parse.
+# "repeat": a list page (start > 0) answered with the previous page's rows.
+# "401": answered as if the key were revoked (with ``after``: half way through a sync).
+FAULT_KINDS = ("503", "504", "drop", "slow", "cut", "malformed", "repeat", "401")
 
 # ---------------------------------------------------------------------------
 # Fault configuration
@@ -77,15 +83,18 @@ FAULT_KINDS = ("503", "504", "drop", "slow")
 class FaultRule:
     """A targeted fault: applies to requests whose method matches (None: any) and
     whose path below ``/v1.svc`` starts with ``path_prefix``, with probability
-    ``rate``, at most ``count`` times (None: no limit). Example: fail the next two
-    requests to /users with ``FaultRule("503", count=2, path_prefix="/users")``."""
+    ``rate``, at most ``count`` times (None: no limit), once ``after`` matching requests
+    have been answered normally. Example: fail the next two requests to /users with
+    ``FaultRule("503", count=2, path_prefix="/users")``; revoke the key after 20
+    requests with ``FaultRule("401", after=20)``."""
 
-    kind: str  # "503", "504", "drop" (close the socket without answering) or "slow"
+    kind: str  # one of FAULT_KINDS; "drop" closes the socket without answering
     count: int | None = None
     rate: float = 1.0
     path_prefix: str = ""
     method: str | None = None
     slow_ms: float = 2000.0
+    after: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -94,6 +103,8 @@ class FaultRule:
             raise ValueError(f"FaultRule.rate must be within [0, 1], got {self.rate}")
         if self.count is not None and self.count < 0:
             raise ValueError(f"FaultRule.count must be >= 0 or None, got {self.count}")
+        if self.after < 0:
+            raise ValueError(f"FaultRule.after must be >= 0, got {self.after}")
 
 
 @dataclass(frozen=True)
@@ -158,15 +169,18 @@ class _FaultInjector:
             self.config = config
             self._rng = random.Random(config.seed)
             self._remaining = [rule.count for rule in config.rules]
+            self._skip = [rule.after for rule in config.rules]
 
     def add_rule(self, rule: FaultRule) -> None:
         with self._lock:
             self.config = replace(self.config, rules=(*self.config.rules, rule))
             self._remaining.append(rule.count)
+            self._skip.append(rule.after)
 
-    def draw(self, method: str, api_path: str) -> tuple[str | None, float]:
-        """The fault to inject for one request ("503", "504", "drop", "slow" or
-        None) and the slow delay in ms."""
+    def draw(self, method: str, api_path: str, start: int = 0) -> tuple[str | None, float]:
+        """The fault to inject for one request (one of FAULT_KINDS or None) and the
+        slow delay in ms. ``start`` is the request's paging offset: "repeat" needs a
+        previous page, so it passes over first pages without being used up."""
         with self._lock:
             cfg = self.config
             for i, rule in enumerate(cfg.rules):
@@ -176,6 +190,11 @@ class _FaultInjector:
                 if rule.method is not None and rule.method.upper() != method:
                     continue
                 if not api_path.startswith(rule.path_prefix):
+                    continue
+                if rule.kind == "repeat" and start == 0:
+                    continue
+                if self._skip[i] > 0:
+                    self._skip[i] -= 1
                     continue
                 if rule.rate < 1.0 and self._rng.random() >= rule.rate:
                     continue
@@ -382,6 +401,7 @@ class Response:
     body: bytes = b""
     content_type: str | None = None
     drop: bool = False  # close the connection without answering
+    cut: bool = False  # promise the whole body, send half, close the connection
 
 
 def _empty(status: int = 200) -> Response:
@@ -391,6 +411,12 @@ def _empty(status: int = 200) -> Response:
 
 def _text(status: int, message: str) -> Response:
     return Response(status, message.encode("utf-8"), TEXT_TYPE)
+
+
+def _malformed(body: bytes) -> bytes:
+    """The first half of a good body and a broken tail: complete on the wire (its
+    Content-Length matches), unparseable as XML or JSON."""
+    return body[: len(body) // 2] + b"<\x00 malformed {"
 
 
 # ---------------------------------------------------------------------------
@@ -536,6 +562,13 @@ def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _previous_page(call: _Call) -> _Call:
+    """The same call one page earlier: its answer repeats the previous page's ids."""
+    start, limit = call.paging()
+    query = {**call.query, "start": str(max(0, start - limit))}
+    return replace(call, query=query)
+
+
 Handler = Callable[["LitmosApp", _Call], Response]
 
 
@@ -563,6 +596,9 @@ class LitmosApp:
         self.faults = _FaultInjector(faults or FaultConfig())
         self.stats = _Stats(rate_window_seconds)
         self._sleep = sleep
+        self._vanish_lock = threading.Lock()
+        self._vanish_armed: set[str] = set()
+        self._vanished: set[str] = set()
 
     def __repr__(self) -> str:
         return f"LitmosApp(users={len(self.tenant.users())}, api_key=<redacted>)"
@@ -595,16 +631,28 @@ class LitmosApp:
         latency = self.faults.config.latency_ms
         if latency:
             self._sleep(latency / 1000)
-        fault, slow_ms = self.faults.draw(call.method, call.api_path)
+        start = _int_param(call.query, "start", 0) if call.query.get("start", "").isdigit() else 0
+        fault, slow_ms = self.faults.draw(call.method, call.api_path, start)
         if fault is not None:
             self.stats.fault(fault)
             if fault == "drop":
                 return Response(0, drop=True)
             if fault == "slow":
                 self._sleep(slow_ms / 1000)
-            else:
+            elif fault in ("503", "504"):
                 return _text(int(fault), "Service Unavailable" if fault == "503"
                              else "Gateway Timeout")
+            elif fault == "401":
+                return _text(401, "Unauthorized: missing or invalid apikey")
+        response = self._authorized(call, route, path_known, headers, now, fault)
+        if fault == "cut" and response.body:
+            return replace(response, cut=True)
+        if fault == "malformed" and response.status == 200 and response.body:
+            return replace(response, body=_malformed(response.body))
+        return response
+
+    def _authorized(self, call: _Call, route: _Route | None, path_known: bool,
+                    headers: Mapping[str, str], now: float, fault: str | None) -> Response:
         key = headers.get("apikey") or call.query.get("apikey") or ""
         if not hmac.compare_digest(key.encode(), self._api_key):
             return _text(401, "Unauthorized: missing or invalid apikey")
@@ -621,10 +669,49 @@ class LitmosApp:
         if call.method in ("POST", "PUT", "DELETE"):
             self.stats.write(call.method, call.kind, call.api_path,
                              call.query.get("sendmessage"))
+        if fault == "repeat":
+            call = _previous_page(call)
         try:
-            return route.handler(self, call)
+            return self._vanishing(call) or route.handler(self, call)
         except TenantError as exc:
             return _text(exc.status, exc.message)
+
+    # -- a course deleted between the course list and its enrollee list --------------
+
+    def vanish_after_listing(self, course_id: str) -> None:
+        """Once a course list page has shown ``course_id``, the course is gone: later
+        lists leave it out and its own paths answer 404, as after a deletion."""
+        if self.tenant.course(course_id) is None:
+            raise ValueError(f"no course {course_id!r} in the tenant")
+        with self._vanish_lock:
+            self._vanish_armed.add(course_id)
+
+    def _vanishing(self, call: _Call) -> Response | None:
+        """404 for a vanished course's paths; a course list hides vanished courses and
+        arms the deletion of listed ones. None: serve the call normally."""
+        with self._vanish_lock:
+            if not (self._vanish_armed or self._vanished):
+                return None
+            segments = call.api_path.strip("/").split("/")
+            if segments[0] == "courses" and len(segments) > 1:
+                if unquote(segments[1]) in self._vanished:
+                    return _text(404, f"course {unquote(segments[1])!r} not found")
+                return None
+            if call.method != "GET" or segments != ["courses"]:
+                return None
+            start, limit = call.paging()
+            gone = self._vanished
+            rows = [r for r in self.tenant.page_courses(0, 10**9, call.search)
+                    if r[0] not in gone][start:start + limit]
+            listed = {r[0] for r in rows} & self._vanish_armed
+            self._vanish_armed -= listed
+            self._vanished |= listed
+        return self._list(call, "Courses", "Course", COURSE_FIELDS, rows)
+
+    @property
+    def vanished_courses(self) -> frozenset[str]:
+        with self._vanish_lock:
+            return frozenset(self._vanished)
 
     # -- rendering helpers -------------------------------------------------------
 
@@ -853,11 +940,14 @@ class LitmosApp:
                 return Response(200, _json_bytes({"per_minute": self.limiter.per_minute,
                                                   "window_seconds": self.limiter.window_seconds}),
                                 JSON_TYPE)
+            if (method, name) == ("POST", "vanish-course"):
+                self.vanish_after_listing(str(data["course_id"]))
+                return Response(200, _json_bytes({"armed": data["course_id"]}), JSON_TYPE)
             if (method, name) == ("GET", "tenant"):
                 return Response(200, _json_bytes(self.tenant.summary()), JSON_TYPE)
             if (method, name) == ("GET", "health"):
                 return Response(200, _json_bytes({"ok": True}), JSON_TYPE)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, KeyError) as exc:
             return _text(400, f"bad control request: {exc}")
         return _text(404, f"no control endpoint {method} /_sandbox/{name}")
 
@@ -1007,15 +1097,26 @@ class _Handler(BaseHTTPRequestHandler):
                              _APIKEY_IN_QUERY.sub(r"\1<redacted>", self.path),
                              "dropped" if response.drop else response.status)
         if response.drop:
+            self._hang_up()
+            return
+        if response.cut:
             self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._write(response, send=len(response.body) // 2)
+            self._hang_up()
             return
         self._write(response)
 
-    def _write(self, response: Response) -> None:
+    def _hang_up(self) -> None:
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _write(self, response: Response, send: int | None = None) -> None:
+        """The head with the whole body's Content-Length, then ``send`` bytes of the
+        body (all of it by default)."""
         status = response.status
         try:
             reason = HTTPStatus(status).phrase
@@ -1032,7 +1133,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head + response.body)  # one write: no Nagle/delayed-ACK stall
+        body = response.body if send is None else response.body[:send]
+        self.wfile.write(head + body)  # one write: no Nagle/delayed-ACK stall
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
         if self.server.verbose:
@@ -1182,6 +1284,16 @@ class LitmosSandbox:
 
     def reset_rate_limit(self) -> None:
         self.app.limiter.reset()
+
+    def vanish_course_after_listing(self, course_id: str) -> None:
+        """Delete ``course_id`` right after the next course list shows it (see
+        ``LitmosApp.vanish_after_listing``)."""
+        self.app.vanish_after_listing(course_id)
+
+    def login_key(self, user_id: str) -> str:
+        """The ``LoginKey`` that GET /users/{id} answers for the user (a credential the
+        pipeline must never store), so a test can scan what was written for it."""
+        return str(self.tenant.record(USER_FIELDS, self.tenant.user_detail(user_id))["LoginKey"])
 
     def sendmessage_values(self) -> list[str | None]:
         """``sendmessage`` of every write request seen since the last stats reset

@@ -358,7 +358,8 @@ def test_targeted_faults_fail_exactly_the_next_requests(tiny_sb: LitmosSandbox) 
             client.get("/teams")
         assert client.get("/teams").status_code == 200
     injected = tiny_sb.stats()["injected_faults"]
-    assert injected == {"503": 2, "504": 1, "drop": 1, "slow": 0}
+    assert injected == {"503": 2, "504": 1, "drop": 1, "slow": 0, "cut": 0, "malformed": 0,
+                        "repeat": 0, "401": 0}
 
 
 def test_seeded_fault_rates_are_reproducible() -> None:
