@@ -22,6 +22,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -71,6 +72,10 @@ TASK_PENDING = "pending"
 TASK_LEASED = "leased"
 TASK_FINISHED = "finished"
 TASK_CANCELLED = "cancelled"  # cancelled before anyone held it, or its lease lapsed after
+
+# Faults the sandbox can inject, as a real tenant (or what sits in front of it) fails.
+GRPC_FAULT_METHODS = ("Hello", "GetTask", "Heartbeat", "FinishTask", "UploadAsset")
+TOKEN_FAULT_KINDS = ("500", "down")  # down: the connection is closed unanswered
 
 
 # --- records -----------------------------------------------------------------------------------
@@ -288,6 +293,9 @@ class C1Sandbox:
         self._hellos: list[baton.BatonServiceHelloRequest] = []
         self._events: list[Event] = []
         self._reject_uploads: list[tuple[grpc.StatusCode, str]] = []
+        self._cut_uploads = 0
+        self._grpc_faults: dict[str, list[grpc.StatusCode]] = {}
+        self._token_faults: list[str] = []
         self._http: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
         self._grpc: grpc.Server | None = None
@@ -583,6 +591,52 @@ class C1Sandbox:
         with self._lock:
             self._reject_uploads.extend([(code, "upload rejected by the sandbox switch")] * count)
 
+    def fail_next_calls(
+        self, method: str, count: int = 1, *, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
+    ) -> None:
+        """Answer the next `count` calls of a BatonService method with `code` (before any
+        other check, as a load balancer with no healthy backend answers UNAVAILABLE)."""
+        if method not in GRPC_FAULT_METHODS:
+            raise ValueError(f"method must be one of {GRPC_FAULT_METHODS}, got {method!r}")
+        with self._lock:
+            self._grpc_faults.setdefault(method, []).extend([code] * count)
+
+    def fail_next_token_requests(self, count: int = 1, kind: str = "500") -> None:
+        """The next `count` token requests get HTTP 500, or (`down`) a closed connection."""
+        if kind not in TOKEN_FAULT_KINDS:
+            raise ValueError(f"kind must be one of {TOKEN_FAULT_KINDS}, got {kind!r}")
+        with self._lock:
+            self._token_faults.extend([kind] * count)
+
+    def cut_next_uploads(self, count: int = 1) -> None:
+        """Reset the next `count` upload streams half way: after their first data chunk,
+        before eof (nothing is stored)."""
+        with self._lock:
+            self._cut_uploads += count
+
+    def _take_grpc_fault(self, method: str) -> grpc.StatusCode | None:
+        with self._lock:
+            queue = self._grpc_faults.get(method)
+            if not queue:
+                return None
+            self._event("fault_injected", detail=f"{method} {queue[0].name}")
+            return queue.pop(0)
+
+    def _take_token_fault(self) -> str | None:
+        with self._lock:
+            if not self._token_faults:
+                return None
+            kind = self._token_faults.pop(0)
+            self._event("fault_injected", detail=f"token {kind}")
+            return kind
+
+    def _take_upload_cut(self) -> bool:
+        with self._lock:
+            if self._cut_uploads <= 0:
+                return False
+            self._cut_uploads -= 1
+            return True
+
     def _require_task(self, task_id: str) -> SandboxTask:
         task = self._tasks.get(task_id)
         if task is None:
@@ -767,8 +821,9 @@ class C1Sandbox:
         incoming = Path(
             tempfile.mkstemp(prefix=f"{task_id}-", suffix=".c1z", dir=self.data_dir / "incoming")[1]
         )
+        cut = self._take_upload_cut()
         try:
-            size, digest, claimed = _receive_upload(requests, incoming, context)
+            size, digest, claimed = _receive_upload(requests, incoming, context, cut=cut)
             record = self._check_upload(task_id, host_id, incoming, size, digest, claimed, context)
         except BaseException:
             incoming.unlink(missing_ok=True)
@@ -831,8 +886,11 @@ def _receive_upload(
     requests: Iterator[baton.BatonServiceUploadAssetRequest],
     dest: Path,
     context: grpc.ServicerContext,
+    *,
+    cut: bool = False,
 ) -> tuple[int, bytes, bytes]:
-    """Write data chunks to `dest` until eof; returns (size, sha256 of bytes, claimed sha256)."""
+    """Write data chunks to `dest` until eof; returns (size, sha256 of bytes, claimed sha256).
+    With `cut`, the stream is reset after its first data chunk, as a dropped connection."""
     hasher = hashlib.sha256()
     size = 0
     claimed: bytes | None = None
@@ -850,6 +908,8 @@ def _receive_upload(
                 hasher.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
+                if cut:
+                    context.abort(grpc.StatusCode.UNAVAILABLE, "upload stream reset")
             elif kind == "eof":
                 claimed = msg.eof.sha256_checksum
                 if len(claimed) != 32:
@@ -903,6 +963,11 @@ class _BatonServicer(baton_grpc.BatonServiceServicer):
     def __init__(self, sandbox: C1Sandbox) -> None:
         self._sandbox = sandbox
 
+    def _fault(self, method: str, context: grpc.ServicerContext) -> None:
+        code = self._sandbox._take_grpc_fault(method)
+        if code is not None:
+            context.abort(code, f"{method}: injected by the sandbox ({code.name})")
+
     def _auth(self, context: grpc.ServicerContext) -> str:
         metadata = dict(context.invocation_metadata())
         try:
@@ -916,6 +981,7 @@ class _BatonServicer(baton_grpc.BatonServiceServicer):
     def Hello(
         self, request: baton.BatonServiceHelloRequest, context: grpc.ServicerContext
     ) -> baton.BatonServiceHelloResponse:
+        self._fault("Hello", context)
         self._auth(context)
         if not request.host_id:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "host_id is required")
@@ -925,6 +991,7 @@ class _BatonServicer(baton_grpc.BatonServiceServicer):
     def GetTask(
         self, request: baton.BatonServiceGetTaskRequest, context: grpc.ServicerContext
     ) -> baton.BatonServiceGetTaskResponse:
+        self._fault("GetTask", context)
         self._auth(context)
         if not request.host_id:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "host_id is required")
@@ -933,12 +1000,14 @@ class _BatonServicer(baton_grpc.BatonServiceServicer):
     def Heartbeat(
         self, request: baton.BatonServiceHeartbeatRequest, context: grpc.ServicerContext
     ) -> baton.BatonServiceHeartbeatResponse:
+        self._fault("Heartbeat", context)
         self._auth(context)
         return self._sandbox._heartbeat(request.host_id, request.task_id, context)
 
     def FinishTask(
         self, request: baton.BatonServiceFinishTaskRequest, context: grpc.ServicerContext
     ) -> baton.BatonServiceFinishTaskResponse:
+        self._fault("FinishTask", context)
         self._auth(context)
         self._sandbox._finish(request, context)
         return baton.BatonServiceFinishTaskResponse()
@@ -948,6 +1017,7 @@ class _BatonServicer(baton_grpc.BatonServiceServicer):
         request_iterator: Iterator[baton.BatonServiceUploadAssetRequest],
         context: grpc.ServicerContext,
     ) -> baton.BatonServiceUploadAssetResponse:
+        self._fault("UploadAsset", context)
         self._auth(context)
         self._sandbox._upload(request_iterator, context)
         return baton.BatonServiceUploadAssetResponse()
@@ -1052,6 +1122,14 @@ class _HttpHandler(BaseHTTPRequestHandler):
 
     def _token(self) -> None:
         body = self._read_body()
+        fault = self.owner._take_token_fault()
+        if fault == "down":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault == "500":
+            self._send_json(500, {"error": "server_error"})
+            return
         if "application/x-www-form-urlencoded" not in self.headers.get("Content-Type", ""):
             self._send_json(400, {"error": "invalid_request"})
             return
@@ -1089,6 +1167,16 @@ class _HttpHandler(BaseHTTPRequestHandler):
                 count = int(data.get("count", 1))
                 sb.reject_next_uploads(count)
                 return {"rejecting_next": count}
+            if route == "/faults/grpc":
+                sb.fail_next_calls(str(data["method"]), int(data.get("count", 1)))
+                return {"failing_next": data.get("count", 1), "method": data["method"]}
+            if route == "/faults/token":
+                sb.fail_next_token_requests(int(data.get("count", 1)),
+                                            str(data.get("kind", "500")))
+                return {"failing_next": data.get("count", 1)}
+            if route == "/uploads/cut_next":
+                sb.cut_next_uploads(int(data.get("count", 1)))
+                return {"cutting_next": data.get("count", 1)}
             if route == "/tokens/revoke":
                 sb.revoke_tokens()
                 return {"revoked": True}
