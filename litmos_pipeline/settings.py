@@ -205,3 +205,18 @@ def describe_errors(model: type[_Settings], exc: ValidationError) -> str:
 def c1_configured(values: Mapping[str, str] | None = None) -> bool:
     source = os.environ if values is None else values
     return bool(source.get("C1_CLIENT_ID")) and bool(source.get("C1_CLIENT_SECRET"))
+
+
+class FileSettings(_Settings):
+    """Permissions of the files holding personal data (warehouse, staging, c1z)."""
+
+    # Octal text, e.g. 0600 or 0640; folders get the matching search bits (0700, 0750).
+    file_mode: int = Field(0o600, alias="LITMOS_FILE_MODE")
+
+    @field_validator("file_mode", mode="before")
+    @classmethod
+    def _octal(cls, value: Any) -> Any:
+        # One check for both readers: litmos_pipeline.files parses it without pydantic.
+        from litmos_pipeline.files import parse_mode
+
+        return parse_mode(value)

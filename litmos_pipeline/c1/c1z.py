@@ -54,6 +54,7 @@ import zstandard
 from google.protobuf import any_pb2, struct_pb2
 from google.protobuf.message import Message
 
+from litmos_pipeline import files
 from litmos_pipeline.c1 import ids
 from litmos_pipeline.c1.ksuid import is_ksuid
 from litmos_pipeline.c1.proto import connector_v2_pb2 as pb
@@ -1163,6 +1164,12 @@ def _compress(db_path: Path, out_path: Path, level: int) -> tuple[int, str]:
     return out.size, out.hash.hexdigest()
 
 
+def _create_empty(path: Path, mode: int) -> None:
+    """An empty file with exactly `mode` (whatever the umask), before a byte is written."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
+    os.chmod(path, mode)
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -1183,6 +1190,7 @@ def write_c1z(
     zstd_level: int = DEFAULT_ZSTD_LEVEL,
     partition_rows: int = DEFAULT_PARTITION_ROWS,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    file_mode: int | None = None,
 ) -> C1zSummary:
     """Write the c1_* tables of `con` as one finished full sync to a version-1 c1z at `dest`.
 
@@ -1190,7 +1198,8 @@ def write_c1z(
     the end; on any error nothing is left at `dest` (an existing file there is kept) and
     the temp dir is removed. `discovered_at` (default `ended_at`) stamps every record.
     Timestamps must be timezone-aware; the file holds them as local wall-clock text like
-    the SDK does.
+    the SDK does. The file gets `file_mode` (default LITMOS_FILE_MODE), and its folder and
+    the c1z files already in it lose any permission beyond that.
     """
     dest = Path(dest)
     if not is_ksuid(sync_id):
@@ -1201,6 +1210,8 @@ def write_c1z(
     discovered = format_c1z_time(discovered_at or ended_at)
     if not dest.parent.is_dir():
         raise C1zError(f"c1z destination directory {dest.parent} does not exist")
+    mode = files.file_mode() if file_mode is None else file_mode
+    files.private_dir(dest.parent, mode, pattern="*.c1z")
 
     stages: dict[str, float] = {}
     wall_start = time.perf_counter()
@@ -1218,6 +1229,7 @@ def write_c1z(
         sqlite_bytes = db_path.stat().st_size
         out_path = tmp_dir / "sync.c1z"
         with _stage(stages, "compress"):
+            _create_empty(out_path, mode)
             size, digest = _compress(db_path, out_path, zstd_level)
         with _stage(stages, "finalize"):
             os.replace(out_path, dest)

@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from litmos_pipeline import files
 from litmos_pipeline.c1 import ids
 
 SQL_PACKAGE = "litmos_pipeline.warehouse.sql"
@@ -71,7 +72,7 @@ def connect(
     `preserve_order` keeps rows in the order they were read when a query has no ORDER
     BY (DuckDB's default); off, DuckDB may reorder them for less memory.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private(path)
     config = {"memory_limit": memory_limit, "threads": 2,
               "preserve_insertion_order": preserve_order}
     deadline = time.monotonic() + lock_timeout_s
@@ -93,6 +94,22 @@ def connect(
         con.execute("SET enable_progress_bar = false")
         install_macros(con)
         return con
+
+
+def _private(path: Path) -> None:
+    """Make the file's folder private and set the umask before DuckDB creates anything.
+
+    The umask covers what DuckDB makes itself (the file, its WAL, the spill folder);
+    a file and WAL an older version left readable to others are tightened.
+    """
+    mode = files.protect_process()
+    files.private_dir(path.parent, mode)
+    for existing in (path, wal_path(path)):
+        files.tighten(existing, mode)
+
+
+def wal_path(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
@@ -121,6 +138,7 @@ def opened_main(path: Path, *, memory_limit: str,
 
 def attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
     """ATTACH a DuckDB file under `alias` (the path quoted as an SQL literal)."""
+    _private(path)
     literal = str(path).replace("'", "''")
     con.execute(f"ATTACH '{literal}' AS {alias}")
 
