@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install test lint demo ui bench bench-small proto clean
+.PHONY: install test lint demo ui bench bench-small reliability proto clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ bench: install
 
 bench-small: install
 	$(BIN)/python -m benchmarks.sync --preset small --json
+
+# The crash and fault matrix (issue 12): minutes, not part of `make test`; writes RELIABILITY.md.
+reliability: install
+	$(BIN)/python -m benchmarks.reliability
 
 proto: install
 	$(BIN)/python -m litmos_pipeline.c1.proto.generate
