@@ -8,6 +8,9 @@ they need (~70 MB), and give everything back when they exit.
 The child gets ``{"func": "module:function", "kwargs": {...}}`` as JSON on stdin and
 answers ``{"result": ...}`` or ``{"error": {"type": ..., "message": ...}}`` on stdout.
 Errors the pipeline knows are raised again in the parent with their own type.
+
+The child needs no credential, so it gets no environment beyond what Python and DuckDB
+need to run (`child_environment`): no LITMOS_API_KEY, C1_CLIENT_SECRET or anything else.
 """
 
 from __future__ import annotations
@@ -20,9 +23,16 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 STDERR_TAIL_CHARS = 4000
+# What a worker may inherit: the interpreter's and the locale's variables, the home and
+# temp folders (DuckDB's extension and spill folders), the venv, and LITMOS_FILE_MODE
+# (the files a worker writes get it). Everything else stays with the parent.
+ENV_ALLOWED = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+                         "VIRTUAL_ENV", "SYSTEMROOT", "LITMOS_FILE_MODE"})
+ENV_ALLOWED_PREFIXES = ("LC_", "PYTHON")
 
 
 class WorkerError(RuntimeError):
@@ -39,6 +49,13 @@ def _known_errors() -> dict[str, type[BaseException]]:
                                           WarehouseLockTimeout)}
 
 
+def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The allowlisted part of `environ` (default: this process's environment)."""
+    source = os.environ if environ is None else environ
+    return {name: value for name, value in source.items()
+            if name in ENV_ALLOWED or name.startswith(ENV_ALLOWED_PREFIXES)}
+
+
 def call(func: str, **kwargs: Any) -> Any:
     """`func(**kwargs)` ("package.module:function") in a child process; its result.
 
@@ -47,7 +64,8 @@ def call(func: str, **kwargs: Any) -> Any:
     """
     request = json.dumps({"func": func, "kwargs": kwargs})
     with subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=child_environment()) as child:
         try:
             out, err = child.communicate(request)
         except BaseException:
