@@ -34,6 +34,9 @@ GRPC_TARGET_SETTING = "C1_GRPC_TARGET"
 # 512 KiB per data message, as the public SDK sends (the server allows up to 1 MiB).
 UPLOAD_CHUNK_SIZE = 512 * 1024
 UPLOAD_ATTEMPTS = 3
+# Unary calls (GetTask, Heartbeat, FinishTask) tried this often while C1 is UNAVAILABLE,
+# backing off 1 s, then 2 s: a C1 restart is ridden out, a long outage still surfaces.
+UNARY_ATTEMPTS = 3
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_UPLOAD_TIMEOUT_S = 30 * 60.0
 # What the public SDK assumes when the server leaves the intervals unset.
@@ -258,6 +261,7 @@ class BatonClient:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         upload_timeout_s: float = DEFAULT_UPLOAD_TIMEOUT_S,
         upload_attempts: int = UPLOAD_ATTEMPTS,
+        unary_attempts: int = UNARY_ATTEMPTS,
         retry_backoff_s: float = 1.0,
         root_certificates: bytes | None = None,
     ) -> None:
@@ -278,6 +282,7 @@ class BatonClient:
         self._timeout_s = timeout_s
         self._upload_timeout_s = upload_timeout_s
         self._upload_attempts = max(1, upload_attempts)
+        self._unary_attempts = max(1, unary_attempts)
         self._retry_backoff_s = retry_backoff_s
         options = [
             ("grpc.primary_user_agent", f"{PACKAGE_NAME}/{_package_version()}"),
@@ -415,12 +420,25 @@ class BatonClient:
         yield msg(eof=msg.UploadEOF(sha256_checksum=digest.digest()))
 
     def _unary(self, call: str, method: Callable[..., T], request: Message) -> T:
-        try:
-            return self._with_auth_retry(
-                lambda md: method(request, timeout=self._timeout_s, metadata=md)
-            )
-        except grpc.RpcError as exc:
-            raise self._wrap(call, exc) from None
+        """One call, retried while C1 answers UNAVAILABLE (a restart, a load balancer).
+
+        A FinishTask whose answer was lost may have landed: when its retry is refused as
+        "already finished", the first attempt did it, so that counts as done.
+        """
+        for attempt in range(1, self._unary_attempts + 1):
+            try:
+                return self._with_auth_retry(
+                    lambda md: method(request, timeout=self._timeout_s, metadata=md)
+                )
+            except grpc.RpcError as exc:
+                code = _rpc_code(exc)
+                if (attempt > 1 and call == "FinishTask"
+                        and code == grpc.StatusCode.FAILED_PRECONDITION):
+                    return None  # type: ignore[return-value]  # FinishTask returns nothing
+                if code != grpc.StatusCode.UNAVAILABLE or attempt == self._unary_attempts:
+                    raise self._wrap(call, exc) from None
+            time.sleep(self._retry_backoff_s * attempt)
+        raise AssertionError("unreachable")
 
     def _with_auth_retry(self, invoke: Callable[[tuple[tuple[str, str], ...]], T]) -> T:
         """Run a call; on UNAUTHENTICATED drop the cached token and try once more."""

@@ -381,3 +381,69 @@ def test_upload_for_a_grant_task_is_refused(
     with pytest.raises(C1Error) as info:
         client.upload_asset(task_id, path)
     assert info.value.code == grpc.StatusCode.FAILED_PRECONDITION
+
+
+# --- UNAVAILABLE is ridden out --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["GetTask", "Heartbeat", "FinishTask"])
+def test_unary_calls_retry_while_c1_is_unavailable(sandbox: C1Sandbox, client: BatonClient,
+                                                   method: str) -> None:
+    task_id = sandbox.enqueue_grant("course:c1:assigned", "user:u1")
+    if method != "GetTask":
+        client.get_task()
+    sandbox.fail_next_calls(method, count=2)
+    if method == "GetTask":
+        task, _, _ = client.get_task()
+        assert task is not None and task.id == task_id
+    elif method == "Heartbeat":
+        assert client.heartbeat(task_id) is False
+    else:
+        client.finish_task_success(task_id)
+        assert sandbox.finished(task_id).outcome == "success"
+
+
+def test_a_long_outage_still_surfaces(sandbox: C1Sandbox, client: BatonClient) -> None:
+    task_id = sandbox.enqueue_grant("course:c1:assigned", "user:u1")
+    client.get_task()
+    sandbox.fail_next_calls("FinishTask", count=3)
+    with pytest.raises(C1Error, match="FinishTask.*UNAVAILABLE"):
+        client.finish_task_success(task_id)
+    assert sandbox.finished(task_id) is None
+
+
+def test_finish_whose_answer_was_lost_counts_as_done(sandbox: C1Sandbox,
+                                                     tokens: TokenSource) -> None:
+    # The first FinishTask lands but its answer is lost (UNAVAILABLE to the client); the
+    # retry is refused as "already finished", which means the first one did it.
+    task_id = sandbox.enqueue_grant("course:c1:assigned", "user:u1")
+    with _client(sandbox, tokens) as client:
+        client.get_task()
+        real = client._stub.FinishTask
+        calls: list[int] = []
+
+        def lossy(request: object, **kwargs: object) -> object:
+            calls.append(1)
+            answer = real(request, **kwargs)
+            if len(calls) == 1:
+                raise _Unavailable()
+            return answer
+
+        client._stub.FinishTask = lossy  # type: ignore[method-assign]
+        client.finish_task_success(task_id)
+    assert len(calls) == 2 and sandbox.finished(task_id).outcome == "success"
+
+
+class _Unavailable(grpc.RpcError, grpc.Call):  # type: ignore[misc]
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self) -> str:
+        return "connection reset"
+
+    def initial_metadata(self) -> None: ...
+    def trailing_metadata(self) -> None: ...
+    def is_active(self) -> bool: return False
+    def time_remaining(self) -> None: ...
+    def cancel(self) -> None: ...
+    def add_callback(self, callback: object) -> None: ...
