@@ -1,7 +1,9 @@
 """Thin Dagster resources: settings in, clients and connections out.
 
 Fields are strings so the pydantic settings (aliases = environment variable names) do the
-validation and errors name the variable, never its value.
+validation and errors name the variable, never its value. Dagster config has no secret
+type, so secret fields are plain strings left out of repr/str (`Field(repr=False)`); the
+settings hold them as SecretStr from there on.
 """
 
 from __future__ import annotations
@@ -15,19 +17,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from litmos_pipeline import settings as cfg
 from litmos_pipeline.c1.client import BatonClient, default_target
 from litmos_pipeline.c1.credentials import (
+    CLIENT_ID_SETTING,
+    CLIENT_SECRET_SETTING,
     C1CredentialsError,
     TokenSource,
     default_token_url,
     parse_client_id,
+    parse_client_secret,
 )
 from litmos_pipeline.c1.heartbeat import TaskHeartbeat
 from litmos_pipeline.c1.ksuid import ksuid_from
@@ -52,7 +58,7 @@ SYNC_BURST = 4  # request starts a sync may make back to back (see LitmosResourc
 class LitmosResource(dg.ConfigurableResource):
     """The Litmos REST API for one account (see the README's settings table)."""
 
-    api_key: str
+    api_key: str = Field(repr=False)
     source: str
     base_url: str = "us"
     course_ids: str = ""
@@ -189,6 +195,31 @@ def _token_source(client_id: str, secret: str, token_url: str) -> TokenSource:
     return _TOKEN_SOURCES[key]
 
 
+def _value(field: str) -> str:
+    # The resource in Definitions holds EnvVars; runs and sensors get the values.
+    if isinstance(field, dg.EnvVar):
+        return field.get_value() or ""
+    return field
+
+
+@lru_cache(maxsize=16)
+def credentials_problem(client_id: str, client_secret: str, api_url: str = "") -> str | None:
+    """C1Resource.problem for given values: the first malformed setting, in one line."""
+    if not client_id and not client_secret:
+        return None
+    if not client_id or not client_secret:
+        unset, other = ((CLIENT_ID_SETTING, CLIENT_SECRET_SETTING) if not client_id
+                        else (CLIENT_SECRET_SETTING, CLIENT_ID_SETTING))
+        return f"{unset} is not set while {other} is"
+    try:
+        tenant_host = parse_client_id(client_id).tenant_host
+        parse_client_secret(client_secret)
+        default_token_url(tenant_host, api_url or None)
+    except C1CredentialsError as exc:
+        return str(exc)
+    return None
+
+
 class C1Resource(dg.ConfigurableResource):
     """ConductorOne's service-mode API (BatonService) for this connector.
 
@@ -197,7 +228,7 @@ class C1Resource(dg.ConfigurableResource):
     """
 
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: str = Field("", repr=False)
     api_url: str = ""
     grpc_target: str = ""
     host_id: str = ""
@@ -207,6 +238,16 @@ class C1Resource(dg.ConfigurableResource):
     @property
     def configured(self) -> bool:
         return bool(self.client_id and self.client_secret)
+
+    def problem(self) -> str | None:
+        """Why C1 tasks cannot be served with these settings, found offline; None if they can.
+
+        None also when C1 is not configured at all (no client id, no secret). Otherwise one
+        line naming the setting at fault (C1_CLIENT_ID, C1_CLIENT_SECRET, C1_API_URL),
+        never its value. Cached per process: a sensor may ask on every tick.
+        """
+        return credentials_problem(_value(self.client_id), _value(self.client_secret),
+                                   _value(self.api_url))
 
     def settings(self) -> cfg.C1Settings:
         return cfg.load(cfg.C1Settings, {
@@ -241,6 +282,14 @@ class C1Resource(dg.ConfigurableResource):
         """A run working on a C1 task keeps it leased for as long as the run lives."""
         tags = context.dagster_run.tags if context.dagster_run else {}
         task_id = tags.get(TASK_ID_TAG)
+        problem = self.problem()
+        if problem and task_id:
+            raise cfg.SettingsError(problem)
+        if problem and context.dagster_run is not None:
+            # A headless sync would otherwise say nothing until C1 asks for a task.
+            (context.log or logging.getLogger(__name__)).warning(
+                f"{problem}; C1 tasks cannot be served until it is fixed "
+                "(this run still syncs and writes its c1z)")
         if not (task_id and self.configured):
             return
         # C1 advises the interval with each task; like the SDK, keep it within 1 s..5 min.
