@@ -1,5 +1,7 @@
 """The one Definitions object: assets, checks, jobs, schedules, sensors and resources."""
 
+import logging
+
 import dagster as dg
 
 from litmos_pipeline import settings as cfg
@@ -43,16 +45,27 @@ def warehouse_resource() -> WarehouseResource:
     )
 
 
+log = logging.getLogger(__name__)
+
+
 def c1_resource() -> C1Resource:
-    if not cfg.c1_configured():
-        return C1Resource()
+    # Either credential alone is kept, so that C1Resource.problem() can say the other is
+    # missing; C1 counts as configured only with both.
     return C1Resource(
-        client_id=dg.EnvVar("C1_CLIENT_ID"),
-        client_secret=dg.EnvVar("C1_CLIENT_SECRET"),
+        client_id=env_or("C1_CLIENT_ID", ""),
+        client_secret=env_or("C1_CLIENT_SECRET", ""),
         api_url=env_or("C1_API_URL", ""),
         grpc_target=env_or("C1_GRPC_TARGET", ""),
         host_id=env_or("C1_HOST_ID", ""),
     )
+
+
+def warn_if_c1_malformed(c1: C1Resource) -> None:
+    """One warning line at load, not a traceback on every sensor tick."""
+    problem = c1.problem()
+    if problem:
+        log.warning("%s; C1 tasks cannot be served until it is fixed (syncs still run and "
+                    "write c1z files)", problem)
 
 
 def publish_resource() -> PublishResource:
@@ -65,6 +78,8 @@ def publish_resource() -> PublishResource:
 
 litmos_sync = sync_job(extra_selection=dg.AssetSelection.assets(c1_sync_file))
 publish_settings = cfg.load(cfg.PublishSettings)
+c1 = c1_resource()
+warn_if_c1_malformed(c1)
 
 defs = dg.Definitions(
     assets=[*sync_assets, c1_sync_file],
@@ -78,7 +93,7 @@ defs = dg.Definitions(
     resources={
         "litmos": litmos_resource(),
         "warehouse": warehouse_resource(),
-        "c1": c1_resource(),
+        "c1": c1,
         "publish": publish_resource(),
         "provision": ProvisionResource(dry_run=env_or("LITMOS_PROVISION_DRY_RUN", "false")),
     },

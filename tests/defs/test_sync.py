@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
 
+from litmos_pipeline.c1.credentials import SECRET_PREFIX, generate_client_credentials
 from litmos_pipeline.definitions import litmos_sync
 from litmos_pipeline.defs.publish import PublishResource, c1_sync_file
 from litmos_pipeline.defs.resources import C1Resource
@@ -101,12 +103,12 @@ def test_course_filter(tiny_sandbox: LitmosSandbox, tmp_path: Path,
     assert courses == {course.id}
 
 
-def full_sync(resources: dict[str, Any], out_dir: Path,
-              instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def full_sync(resources: dict[str, Any], out_dir: Path, instance: dg.DagsterInstance,
+              c1: C1Resource | None = None) -> dg.ExecuteInProcessResult:
     """The `litmos_sync` job of definitions.py (c1_sync_file included), C1 not configured."""
     defs = dg.Definitions(
         assets=[*sync_assets, c1_sync_file], jobs=[litmos_sync],
-        resources={**resources, "c1": C1Resource(),
+        resources={**resources, "c1": c1 or C1Resource(),
                    "publish": PublishResource(c1z_output_dir=str(out_dir))})
     return defs.resolve_job_def("litmos_sync").execute_in_process(instance=instance,
                                                                   raise_on_error=False)
@@ -164,6 +166,21 @@ def test_blank_course_id_fails_the_sync_naming_the_setting(
     assert list(failures) == ["litmos_extract"]
     assert "LITMOS_COURSE_IDS has a blank entry" in failures["litmos_extract"]
     assert published(db, out_dir) == before
+
+
+def test_headless_sync_warns_of_a_malformed_c1_secret(
+        tiny_sandbox: LitmosSandbox, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+    client_id, _ = generate_client_credentials("acme.conductor.one")
+    c1 = C1Resource(client_id=client_id, client_secret=SECRET_PREFIX + "not-base64-secret!!")
+    out_dir = tmp_path / "c1z"
+    result = full_sync(sync_resources(tiny_sandbox.base_url, tiny_sandbox.api_key,
+                                      tmp_path / "w.duckdb"), out_dir, instance, c1)
+    assert result.success and (out_dir / "latest.c1z").exists()
+    warnings = [e.user_message for e in instance.all_logs(result.run_id)
+                if e.level == logging.WARNING and "C1_CLIENT_SECRET" in e.user_message]
+    assert len(warnings) == 1
+    assert "is malformed" in warnings[0] and "C1 tasks cannot be served" in warnings[0]
+    assert "not-base64-secret" not in warnings[0]
 
 
 def test_empty_user_list_blocks_the_full_job(tiny_sandbox: LitmosSandbox, tmp_path: Path,
