@@ -30,8 +30,9 @@ from litmos_pipeline.sandbox.litmos_server import FaultConfig, FaultRule
 WORK_DIR = REPO_ROOT / ".reliability"
 REPORT = REPO_ROOT / "RELIABILITY.md"
 TASK_TIMEOUT_S = 180.0  # a C1 task from enqueued to finished
-RUN_GONE_S = 150.0  # a killed run seen as failed (run monitoring) and its slot freed
-SETTLE_S = 60.0  # runs still in flight once a case's task is done
+NEXT_SYNC_S = 120.0  # the next sync C1 asks for (a healthy one takes ~30 s here)
+RUN_GONE_S = 60.0  # a killed run seen as failed (run monitoring) and its slot freed
+SETTLE_S = 30.0  # runs still in flight once a case's task is done
 CLEAN_FAILURE = "clean failure: previous snapshot and latest.c1z kept"
 SAME = "same c1_* tables as a clean sync"
 
@@ -77,10 +78,16 @@ def fill_effects(row: Row, w: rw.World, final: rw.State, reference: rw.State) ->
     row.finish_dup = rw.duplicate_finishes(w.c1)
 
 
-def verdict(final: rw.State, before: rw.State, reference: rw.State) -> str:
+def verdict(final: rw.State, before: rw.State, reference: rw.State,
+            failed: bool = False) -> str:
+    # A failed run is judged against where it started: the case's snapshot was a clean
+    # sync's, so "unchanged" and "same as clean" coincide and unchanged must come first.
+    unchanged = final.same_tables(before) and final.latest_sha256 == before.latest_sha256
+    if failed and unchanged:
+        return CLEAN_FAILURE
     if final.same_tables(reference):
         return SAME
-    if final.same_tables(before) and final.latest_sha256 == before.latest_sha256:
+    if unchanged:
         return CLEAN_FAILURE
     return f"WRONG snapshot: differs from a clean sync in {final.diff(reference)}"
 
@@ -114,7 +121,7 @@ def next_sync(w: rw.World) -> tuple[str, str]:
     """C1 asks for the next sync (faults off): (its finish, its task id)."""
     w.litmos.clear_faults()
     task = w.c1.enqueue_sync_full()
-    rw.wait_for(lambda: w.c1.finished(task), TASK_TIMEOUT_S, poll_s=1.0)
+    rw.wait_for(lambda: w.c1.finished(task), NEXT_SYNC_S, poll_s=1.0)
     settle(w)
     return finish_text(w, task), task
 
@@ -137,7 +144,7 @@ def litmos_case(title: str, arm: Callable[[rw.World], None], env: dict[str, str]
             first = w.state()
             reference = reference_state(w) if tenant_changes else ctx.clean
             row.outcome = ("run succeeded; " if ok else "run failed; ") + verdict(
-                first, before, reference)
+                first, before, reference, failed=not ok)
             row.recovered = "yes" if ok and first.same_tables(reference) else "no"
             if not ok and row.outcome.endswith(CLEAN_FAILURE):
                 w.litmos.clear_faults()  # the API heals (key restored, no more errors)
@@ -278,9 +285,11 @@ def kill_case(title: str, trigger: Trigger, arm: Callable[[rw.World], None] | No
                 return row
             run_id, pid, killed, phase = hit
             failed = rw.wait_for(lambda: run_marked_failed(w, run_id), RUN_GONE_S, poll_s=1.0)
-            first = finish_text(w, task)
+            # The failure sensor finishes the task on one of its next ticks.
+            rw.wait_for(lambda: w.c1.finished(task), SETTLE_S, poll_s=1.0)
             after_kill = w.state()
             follow, follow_id = next_sync(w)
+            first = finish_text(w, task)  # by the end of the case
             w.stop_daemon()
             final = w.state()
             row.outcome = f"killed at: {phase}; task: {first}; " + verdict(
@@ -673,7 +682,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default="",
                    help="only cases whose title contains one of these (comma-separated)")
     p.add_argument("--grant-tasks", type=int, default=1000)
-    p.add_argument("--grant-window-s", type=float, default=240.0,
+    p.add_argument("--grant-window-s", type=float, default=180.0,
                    help="bound on the many-grant-tasks case")
     p.add_argument("--out", type=Path, default=REPORT)
     p.add_argument("--work-dir", type=Path, default=WORK_DIR)
