@@ -95,9 +95,13 @@ class World:
     client_secret: str
     served: Served
 
-    def runs(self) -> list[dg.DagsterRun]:
+    def runs(self, task_id: str | None = None) -> list[dg.DagsterRun]:
+        tags = {"c1/task_id": task_id} if task_id else None
         with dg.DagsterInstance.from_config(str(self.home)) as instance:
-            return list(instance.get_runs())
+            return list(instance.get_runs(filters=dg.RunsFilter(tags=tags)))
+
+    def failed_run_of(self, task_id: str) -> bool:
+        return any(r.status == dg.DagsterRunStatus.FAILURE for r in self.runs(task_id))
 
 
 @contextmanager
@@ -274,8 +278,9 @@ def play_tasks(world: World) -> set[str]:
 
     world.litmos.add_fault(FaultRule("503", count=None, path_prefix="/courses"))
     failing = c1.enqueue_sync_full()
-    finish = wait_for("the failed sync to be reported", lambda: c1.finished(failing), 120)
-    assert finish.outcome == "error"
+    wait_for("the sync to fail", lambda: world.failed_run_of(failing), 120)
+    # C1 may offer the task again (its error is retryable): such a run now succeeds.
+    world.litmos.clear_faults()
     wait_for("every run to end", lambda: all(r.status in DONE for r in world.runs()), 60)
     return {user.id, created.id}
 
@@ -284,9 +289,11 @@ def test_no_secret_is_written(tmp_path: Path, tmp_path_factory: pytest.TempPathF
                               capfd: pytest.CaptureFixture[str]) -> None:
     with daemon_world(tmp_path) as world:
         provisioned = play_tasks(world)
-        statuses = sorted(r.status.value for r in world.runs())
+        outcomes = {(r.tags.get("c1/task_kind"), r.status.value) for r in world.runs()}
         login_keys = {world.litmos.login_key(user_id) for user_id in provisioned}
-    assert statuses == ["FAILURE", "SUCCESS", "SUCCESS", "SUCCESS"]
+    # C1 may offer the failing sync again before it hears of the failure: runs vary.
+    assert {("sync_full", "SUCCESS"), ("sync_full", "FAILURE"), ("grant", "SUCCESS"),
+            ("create_account", "SUCCESS")} <= outcomes
     # Not vacuous: C1 issued tokens, and Litmos served the provisioned users' LoginKeys
     # (distinctive values) to the provisioning runs that read them.
     assert world.served.tokens, "C1 issued no bearer token"
