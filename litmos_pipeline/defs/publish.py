@@ -3,6 +3,7 @@
 import base64
 import logging
 import os
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from litmos_pipeline import files
 from litmos_pipeline import settings as cfg
 from litmos_pipeline.c1 import c1z_process
 from litmos_pipeline.c1.client import C1Error, task_kind
@@ -20,6 +22,7 @@ from litmos_pipeline.defs.resources import (
     TASK_KIND_TAG,
     C1Resource,
     WarehouseResource,
+    run_sync_identity,
     sync_identity,
 )
 from litmos_pipeline.defs.sync import SYNC_TAGS
@@ -32,6 +35,12 @@ LATEST = "latest.c1z"
 PROVISION_KINDS = {"grant", "revoke", "create_account"}
 MAX_TASKS_PER_TICK = 20
 FINISHED_TAG = "c1/finished"
+# Set by a provisioning run once Litmos holds the change and the audit records it: a
+# failure after that point (FinishTask refused, the run killed) is not the task's failure.
+LITMOS_DONE_TAG = "c1/litmos_done"
+ATTEMPT_TAG = "c1/attempt"
+FAILURE_SENSOR_INTERVAL_S = 5
+MAX_RUNS_PER_TASK = 3
 
 
 class PublishResource(dg.ConfigurableResource):
@@ -54,7 +63,8 @@ class PublishResource(dg.ConfigurableResource):
 def c1_sync_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                  publish: PublishResource, c1: C1Resource) -> dg.MaterializeResult:
     out_dir = publish.settings().c1z_output_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
+    files.protect_process()
+    files.private_dir(out_dir, pattern="*.c1z")
     stage_path = warehouse.staging_path(context.run_id)
     sync_id, started_at = _stage_published_snapshot(context, warehouse, stage_path)
     dest = out_dir / f"{sync_id}.c1z"
@@ -169,11 +179,14 @@ def build_task_sensor(sync_job: Any, provision_job: Any, interval_s: int,
                     "grant/revoke/create_account tasks into litmos_provision runs.",
     )
     def c1_task_sensor(context: dg.SensorEvaluationContext, c1: C1Resource):
+        problem = c1.problem()
+        if problem:
+            return _report_once(context, problem)
         if not c1.configured:
             return dg.SkipReason("C1_CLIENT_ID / C1_CLIENT_SECRET are not set")
         with c1.client() as client:
             _hello_once(client)
-            requests = _poll_tasks(client, sync_job.name, provision_job.name,
+            requests = _poll_tasks(client, context.instance, sync_job.name, provision_job.name,
                                    window_s=max(0.0, interval_s - 1.0))
         if not requests:
             return dg.SkipReason("no task from C1")
@@ -182,7 +195,19 @@ def build_task_sensor(sync_job: Any, provision_job: Any, interval_s: int,
     return c1_task_sensor
 
 
-def _poll_tasks(client: Any, sync_job: str, provision_job: str,
+def _report_once(context: dg.SensorEvaluationContext, problem: str) -> dg.SkipReason:
+    """A settings problem: logged as an error the first time, a skip reason every tick.
+
+    Every tick would otherwise fail with the same traceback; the cursor remembers what was
+    reported, so a new problem (or the same one after a fix and a relapse) is logged again.
+    """
+    if context.cursor != problem:
+        context.log.error(f"C1 tasks cannot be served: {problem}")
+        context.update_cursor(problem)
+    return dg.SkipReason(f"C1 tasks cannot be served: {problem}")
+
+
+def _poll_tasks(client: Any, instance: dg.DagsterInstance, sync_job: str, provision_job: str,
                 window_s: float) -> list[dg.RunRequest]:
     """GetTask until C1 hands out tasks or the window closes.
 
@@ -201,7 +226,7 @@ def _poll_tasks(client: Any, sync_job: str, provision_job: str,
             time.sleep(min(max(next_poll_s, 0.2), 1.0))
             continue
         handled += 1
-        request = _run_request(task, client, sync_job, provision_job, heartbeat_s)
+        request = _run_request(task, client, instance, sync_job, provision_job, heartbeat_s)
         if request is not None:
             requests.append(request)
     return requests
@@ -217,17 +242,31 @@ def _hello_once(client: Any) -> None:
         _HELLO_SENT.add(client.host_id)
 
 
-def _run_request(task: baton.Task, client: Any, sync_job: str, provision_job: str,
-                 heartbeat_s: float) -> dg.RunRequest | None:
+def _run_request(task: baton.Task, client: Any, instance: dg.DagsterInstance, sync_job: str,
+                 provision_job: str, heartbeat_s: float) -> dg.RunRequest | None:
     kind = task_kind(task)
-    tags = {**task_tags(task), HEARTBEAT_TAG: f"{heartbeat_s:g}"}
+    if kind in PROVISION_KINDS or kind == "sync_full":
+        attempt = served_before(instance, task.id)
+        if attempt is None:
+            return None  # a run for it is queued or under way: C1 re-offered a waiting task
+        if attempt >= MAX_RUNS_PER_TASK:
+            # Failing for good (a task C1 keeps offering must not launch runs for ever):
+            # give it back to C1 as a retryable error, which it may offer again later.
+            client.finish_task_error(task.id, f"litmos-pipeline ran this task {attempt} "
+                                     "times and every run failed; see the Dagster runs tagged "
+                                     f"{TASK_ID_TAG}={task.id}", non_retryable=False)
+            return None
+        # The first run's key is the task id; a task C1 offers again after its runs ended
+        # (failed, killed, or finished without C1 hearing of it) gets a new run.
+        run_key = task.id if attempt == 0 else f"{task.id}#{attempt}"
+        tags = {**task_tags(task), HEARTBEAT_TAG: f"{heartbeat_s:g}", ATTEMPT_TAG: str(attempt)}
     if kind == "sync_full":
-        return dg.RunRequest(run_key=task.id, job_name=sync_job, tags={**tags, **SYNC_TAGS})
+        return dg.RunRequest(run_key=run_key, job_name=sync_job, tags={**tags, **SYNC_TAGS})
     if kind in PROVISION_KINDS:
         return dg.RunRequest(
-            run_key=task.id, job_name=provision_job, tags=tags,
+            run_key=run_key, job_name=provision_job, tags=tags,
             run_config={"ops": {"provision_task": {"config": {
-                "task_b64": _encode_task(task)}}}},
+                "task_b64": _encode_task(task), "attempt": attempt}}}},
         )
     if kind == "hello":
         client.finish_task_success(task.id, None)
@@ -235,6 +274,14 @@ def _run_request(task: baton.Task, client: Any, sync_job: str, provision_job: st
     client.finish_task_error(task.id, f"litmos-pipeline does not handle {kind} tasks",
                              non_retryable=True)
     return None
+
+
+def served_before(instance: dg.DagsterInstance, task_id: str) -> int | None:
+    """How many runs served this task already; None while one of them has not ended."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={TASK_ID_TAG: task_id}))
+    if any(not run.is_finished for run in runs):
+        return None
+    return len(runs)
 
 
 def _encode_task(task: baton.Task) -> str:
@@ -245,22 +292,54 @@ def build_failure_sensor(jobs: list[Any]) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         name="c1_task_failure_sensor", monitored_jobs=jobs,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Finishes the C1 task of a failed run with an error saying why.",
+        # Every daemon loop, not every 30 s: a dead run's task is reported while C1 waits.
+        minimum_interval_seconds=FAILURE_SENSOR_INTERVAL_S,
+        description="Cleans up after a failed or killed run (its staging file) and finishes "
+                    "its C1 task with a retryable error saying why.",
     )
-    def c1_task_failure_sensor(context: dg.RunFailureSensorContext, c1: C1Resource) -> None:
-        task_id = context.dagster_run.tags.get(TASK_ID_TAG)
-        run = context.instance.get_run_by_id(context.dagster_run.run_id)
-        if not task_id or not c1.configured or (run and run.tags.get(FINISHED_TAG)):
+    def c1_task_failure_sensor(context: dg.RunFailureSensorContext, c1: C1Resource,
+                               warehouse: WarehouseResource, publish: PublishResource) -> None:
+        run_id = context.dagster_run.run_id
+        # A killed run could not remove its staging file (personal data) itself.
+        if warehouse.discard_staging(run_id):
+            context.log.info(f"removed the staging file of failed run {run_id}")
+        _discard_partial_c1z(publish, run_sync_identity(context.instance, run_id).sync_id)
+        run = context.instance.get_run_by_id(run_id) or context.dagster_run
+        task_id = run.tags.get(TASK_ID_TAG)
+        if not task_id or not c1.configured or run.tags.get(FINISHED_TAG):
+            return
+        if _served_by_another_run(context.instance, task_id, run_id):
+            # C1 offered the task again (its lease lapsed) and a newer run has it now.
+            context.log.info(f"task {task_id} is served by a newer run than {run_id}")
+            return
+        if run.tags.get(LITMOS_DONE_TAG):
+            # Litmos has the change and the audit says so; only C1 has not heard. When C1
+            # offers the task again, a new run reports the recorded outcome.
+            context.log.info(f"task {task_id}: Litmos was changed before run {run_id} failed;"
+                             " its outcome is reported when C1 offers the task again")
             return
         reason = context.failure_event.message or "the run failed"
         with c1.client() as client:
             try:
-                client.finish_task_error(task_id, f"Dagster run {context.dagster_run.run_id} "
-                                         f"failed: {reason}"[:2000], non_retryable=False)
+                client.finish_task_error(task_id, f"Dagster run {run_id} failed: {reason}"[:2000],
+                                         non_retryable=False)
             except C1Error as exc:
-                context.log.warning(f"could not finish C1 task {task_id}: {exc}")
+                context.log.warning(f"could not finish C1 task {task_id}: {exc}; C1 offers "
+                                    "it again when its lease lapses")
 
     return c1_task_failure_sensor
+
+
+def _discard_partial_c1z(publish: PublishResource, sync_id: str) -> None:
+    # A c1z is built in a temp folder beside it (see c1z.write_c1z): a killed writer
+    # leaves that folder, with the whole snapshot in it, behind.
+    for partial in publish.settings().c1z_output_dir.glob(f".{sync_id}.c1z.*.tmp"):
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _served_by_another_run(instance: dg.DagsterInstance, task_id: str, run_id: str) -> bool:
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={TASK_ID_TAG: task_id}))
+    return any(r.run_id != run_id and r.status != dg.DagsterRunStatus.FAILURE for r in runs)
 
 
 def mark_task_finished(instance: dg.DagsterInstance, run_id: str) -> None:

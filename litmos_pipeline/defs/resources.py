@@ -170,13 +170,18 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 def sync_identity(context: dg.OpExecutionContext | dg.AssetExecutionContext) -> SyncIdentity:
-    record = context.instance.get_run_record_by_id(context.run_id)
+    return run_sync_identity(context.instance, context.run_id)
+
+
+def run_sync_identity(instance: dg.DagsterInstance, run_id: str) -> SyncIdentity:
+    """The sync identity of any run, e.g. a dead one whose files must be cleaned up."""
+    record = instance.get_run_record_by_id(run_id)
     started = record.create_timestamp if record else datetime.now(UTC)
     if started.tzinfo is None:
         started = started.replace(tzinfo=UTC)
     return SyncIdentity(
-        sync_id=ksuid_from(started.timestamp(), uuid.UUID(context.run_id).bytes),
-        run_id=context.run_id,
+        sync_id=ksuid_from(started.timestamp(), uuid.UUID(run_id).bytes),
+        run_id=run_id,
         started_at=started.astimezone(UTC).replace(tzinfo=None),
     )
 

@@ -88,3 +88,53 @@ def test_a_tick_polls_until_a_task_arrives() -> None:
         started = time.monotonic()
         assert tick(sensor, instance, res) == []
         assert 3.5 < time.monotonic() - started < 5.5  # idle: polls for interval - 1 s
+
+
+def test_malformed_secret_is_one_clear_error_then_a_skip_reason() -> None:
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=True)
+    bad = "secret-token:conductorone.com:v1:not-a-key"
+    res = {"c1": C1Resource(client_id="x@t.conductor.one/pcc", client_secret=bad)}
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance, resources=res) as context:
+            first = sensor.evaluate_tick(context)
+        assert "C1_CLIENT_SECRET" in (first.skip_message or "") and bad not in str(first)
+        assert first.cursor and "C1_CLIENT_SECRET" in first.cursor  # reported: remembered
+        with dg.build_sensor_context(instance=instance, resources=res,
+                                     cursor=first.cursor) as context:
+            second = sensor.evaluate_tick(context)
+        assert second.skip_message == first.skip_message
+        assert second.cursor == first.cursor  # unchanged: not logged again
+
+
+def test_task_whose_run_failed_gets_a_new_run_key_when_offered_again() -> None:
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=True)
+    with C1Sandbox(lease_timeout_s=0.5) as c1, dg.instance_for_test() as instance:
+        res = resources(c1)
+        task_id = c1.enqueue_grant("course:c1:assigned", "user:u1")
+        [request] = tick(sensor, instance, res)
+        run = instance.create_run_for_job(provision_job, run_config=request.run_config,
+                                          tags=request.tags)
+        time.sleep(0.8)  # the lease lapses; C1 offers the task again
+        assert tick(sensor, instance, res) == []  # its run has not ended: no second run
+        instance.report_run_failed(run)
+        time.sleep(0.8)
+        [again] = tick(sensor, instance, res)
+        assert again.run_key == f"{task_id}#1" and again.tags["c1/attempt"] == "1"
+        assert again.run_config["ops"]["provision_task"]["config"]["attempt"] == 1
+
+
+def test_a_task_whose_runs_keep_failing_is_given_back_to_c1() -> None:
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=True)
+    with C1Sandbox(lease_timeout_s=0.5) as c1, dg.instance_for_test() as instance:
+        res = resources(c1)
+        task_id = c1.enqueue_grant("course:c1:assigned", "user:u1")
+        for attempt in range(3):
+            [request] = tick(sensor, instance, res)
+            assert request.tags["c1/attempt"] == str(attempt)
+            instance.report_run_failed(instance.create_run_for_job(
+                provision_job, run_config=request.run_config, tags=request.tags))
+            time.sleep(0.8)  # the lease lapses; C1 offers the task again
+        assert tick(sensor, instance, res) == []  # no fourth run...
+        finish = c1.finished(task_id)  # ...the task is finished, retryable, saying why
+        assert finish is not None and finish.outcome == "error" and not finish.non_retryable
+        assert "3 times" in finish.status_message

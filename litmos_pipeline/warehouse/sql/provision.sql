@@ -47,3 +47,9 @@ WHERE $user_id NOT IN (SELECT resource_id FROM c1_resources WHERE resource_type_
 INSERT INTO provisioning_audit VALUES (
     $task_id, $task_kind, $run_id, $requested_at, $now, $entitlement_id, $principal_id,
     $grant_id, $outcome, $retryable, $litmos_calls, $message);
+
+-- name: prior_success
+-- A task served again (its earlier run died, or C1 never heard its FinishTask): did an
+-- earlier run already change Litmos for it?
+SELECT count(*) > 0 FROM provisioning_audit
+WHERE task_id = $task_id AND outcome = 'succeeded';
