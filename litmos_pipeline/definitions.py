@@ -4,6 +4,7 @@ import logging
 
 import dagster as dg
 
+from litmos_pipeline import files
 from litmos_pipeline import settings as cfg
 from litmos_pipeline.defs.provisioning import ProvisionResource, provision_job
 from litmos_pipeline.defs.publish import (
@@ -78,6 +79,10 @@ def publish_resource() -> PublishResource:
 
 litmos_sync = sync_job(extra_selection=dg.AssetSelection.assets(c1_sync_file))
 publish_settings = cfg.load(cfg.PublishSettings)
+# Every process that loads these definitions (code servers, run workers, the UI) creates
+# files with LITMOS_FILE_MODE: Dagster's compute logs and event log carry run output
+# and previews of personal data too, and are created before any file of ours.
+files.protect_process()
 c1 = c1_resource()
 warn_if_c1_malformed(c1)
 
