@@ -2,6 +2,10 @@
 
 Every value is kept as the API's text (booleans as "true"/"false", numbers as written,
 empty or nil as None); typing happens in SQL, where the rest of the transform lives.
+
+Bodies are untrusted: XML is parsed by defusedxml with DTDs (so entity bombs and external
+entities) refused, JSON nested past any record's shape is refused, and `LoginKey` (a
+credential that signs its user in) is dropped here, before a record goes anywhere.
 """
 
 from __future__ import annotations
@@ -11,9 +15,17 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
 Record = dict[str, str | None]
 
 XML_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+# Fields never kept, compared lower-cased: LoginKey signs its user in to Litmos.
+DROPPED_FIELDS = frozenset({"loginkey"})
+# Litmos records are flat; a value nested deeper than this is not one of theirs, and
+# turning it back into text (as_text) must not recurse without bound.
+MAX_JSON_DEPTH = 32
 
 
 class LitmosParseError(ValueError):
@@ -60,10 +72,15 @@ def parse_page(body: bytes, content_type: str | None, what: str) -> Page:
     data = _json_value(body, what)
     if isinstance(data, list):
         _require_objects(data, what)
-        return Page(data, decoded=True, json_array=_utf8(body))
+        _check_depth(data, what)
+        # A body that carried a dropped field is not handed on as text.
+        dropped = _drop_fields(data)
+        return Page(data, decoded=True, json_array=None if dropped else _utf8(body))
     items = data.get("Items") if isinstance(data, dict) else None
     records = items if isinstance(items, list) else [data]
     _require_objects(records, what)
+    _check_depth(records, what)
+    _drop_fields(records)
     return Page(records, decoded=True)
 
 
@@ -84,6 +101,31 @@ def _json_value(body: bytes, what: str) -> Any:
     except ValueError as exc:
         msg, pos = getattr(exc, "msg", str(exc)), getattr(exc, "pos", "?")
         raise LitmosParseError(f"{what}: malformed JSON ({msg} at {pos})") from None
+    except RecursionError:
+        raise LitmosParseError(f"{what}: JSON nested too deeply to be a Litmos answer") \
+            from None
+
+
+def _check_depth(records: list[dict[str, Any]], what: str) -> None:
+    """Refuse values nested past MAX_JSON_DEPTH, without recursing to find out."""
+    stack = [(value, 2) for record in records for value in record.values()
+             if isinstance(value, dict | list)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise LitmosParseError(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+def _drop_fields(records: list[dict[str, Any]]) -> bool:
+    """Remove DROPPED_FIELDS from every record in place; True if any was there."""
+    dropped = False
+    for record in records:
+        for key in [k for k in record if k.lower() in DROPPED_FIELDS]:
+            del record[key]
+            dropped = True
+    return dropped
 
 
 def _utf8(body: bytes) -> str | None:
@@ -113,8 +155,14 @@ def as_text(value: Any) -> str | None:
 
 def _xml_records(body: bytes, what: str) -> list[Record]:
     try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
+        # No DTD at all: Litmos sends none, and refusing it refuses entity expansion
+        # ("billion laughs") and external entities with it.
+        root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True,
+                                 forbid_external=True)
+    except DefusedXmlException as exc:
+        raise LitmosParseError(f"{what}: XML with a DTD or entities refused ({exc})") from None
+    except (ET.ParseError, ValueError, LookupError) as exc:
+        # ValueError, LookupError: an encoding declaration expat cannot read.
         raise LitmosParseError(f"{what}: malformed XML ({exc})") from None
     items = root.find("Items")
     if items is not None:
@@ -130,6 +178,8 @@ def _xml_record(element: ET.Element) -> Record:
     record: Record = {}
     for child in element:
         tag = child.tag.rsplit("}", 1)[-1]
+        if tag.lower() in DROPPED_FIELDS:
+            continue
         if child.get(XML_NIL) == "true" or len(child):
             record[tag] = None
             continue

@@ -1,6 +1,11 @@
 import pytest
 
-from litmos_pipeline.litmos.records import LitmosParseError, parse_record, parse_records
+from litmos_pipeline.litmos.records import (
+    LitmosParseError,
+    parse_page,
+    parse_record,
+    parse_records,
+)
 
 XML = b"""<?xml version="1.0" encoding="utf-8"?>
 <Users xmlns:i="http://www.w3.org/2001/XMLSchema-instance">
@@ -52,3 +57,73 @@ def test_single_record_and_paginated_wrapper() -> None:
 def test_malformed_bodies_raise_a_clear_error(body: bytes, ctype: str) -> None:
     with pytest.raises(LitmosParseError, match="users start=0"):
         parse_records(body, ctype, "users start=0")
+
+
+# --------------------------------------------------------------------------- trust (issue 12)
+
+def _laughs(levels: int) -> bytes:
+    """The "billion laughs" entity bomb: each level ten of the one below."""
+    entities = b"".join(b'<!ENTITY l%d "%s">' % (n, b"&l%d;" % (n - 1) * 10)
+                        for n in range(1, levels + 1))
+    return (b'<?xml version="1.0"?><!DOCTYPE Users [<!ENTITY l0 "lol">' + entities
+            + b"]><Users><User><Id>&l%d;</Id></User></Users>" % levels)
+
+
+@pytest.mark.parametrize("body", [
+    _laughs(9),  # a billion laughs
+    _laughs(2),  # a small expansion, which xml.etree accepted
+    b'<!DOCTYPE Users [<!ENTITY e SYSTEM "file:///etc/hostname">]>'
+    b"<Users><User><Id>&e;</Id></User></Users>",
+    b'<!DOCTYPE Users SYSTEM "http://127.0.0.1:9/users.dtd"><Users/>',
+], ids=["billion-laughs", "small-entity", "external-entity", "external-dtd"])
+def test_xml_with_a_dtd_or_entities_is_refused(body: bytes) -> None:
+    with pytest.raises(LitmosParseError, match=r"^users \(start=0\): XML with a DTD"):
+        parse_records(body, "application/xml", "users (start=0)")
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,  # json.loads: RecursionError before the fix
+    b'[{"Id": "u1", "X": ' + b"[" * 100 + b"]" * 100 + b"}]",  # deep, but under the limit
+    b'{"Items": [{"Id": "u1", "X": ' + b'{"a": ' * 100 + b"1" + b"}" * 100 + b"}]}",
+], ids=["array-100k", "value-100", "wrapped-value-100"])
+def test_deeply_nested_json_is_a_parse_error(body: bytes) -> None:
+    with pytest.raises(LitmosParseError, match=r"^users \(start=0\): JSON nested"):
+        parse_records(body, "application/json", "users (start=0)")
+
+
+def test_shallow_nested_values_still_parse() -> None:
+    record = parse_record(b'{"Id": "u1", "X": {"a": [1, {"b": 2}]}}', "application/json", "u")
+    assert record == {"Id": "u1", "X": '{"a": [1, {"b": 2}]}'}
+
+
+SECRET = "/login.aspx?loginkey=7f1c2e9a-secret"
+
+LOGIN_KEY_BODIES = [
+    ("application/xml", b"<User><Id>u1</Id><UserName>ana</UserName><LoginKey>"
+     + SECRET.encode() + b"</LoginKey><LastLogin/></User>"),
+    ("application/xml", b"<Users><User><Id>u1</Id><LoginKey>" + SECRET.encode()
+     + b"</LoginKey></User></Users>"),
+    ("application/json", b'{"Id": "u1", "UserName": "ana", "LoginKey": "' + SECRET.encode()
+     + b'", "LastLogin": null}'),
+    ("application/json", b'[{"Id": "u1", "LoginKey": "' + SECRET.encode() + b'"}]'),
+    ("application/json", b'{"Items": [{"Id": "u1", "loginkey": "' + SECRET.encode()
+     + b'"}]}'),
+]
+
+
+@pytest.mark.parametrize(("ctype", "body"), LOGIN_KEY_BODIES,
+                         ids=["xml-one", "xml-list", "json-one", "json-array", "json-items"])
+def test_login_key_is_dropped_at_parse_time(ctype: str, body: bytes) -> None:
+    page = parse_page(body, ctype, "user u1")
+    assert SECRET not in repr(page)  # not in the records, nor in a JSON page's kept text
+    assert page.json_array is None or SECRET not in page.json_array
+    records = page.text_records()
+    assert records[0]["Id"] == "u1"
+    assert not [key for record in records for key in record if key.lower() == "loginkey"]
+    if len(records) == 1:
+        assert SECRET not in repr(parse_record(body, ctype, "user u1"))
+
+
+def test_a_json_array_without_login_key_keeps_its_text() -> None:
+    page = parse_page(JSON, "application/json", "users")
+    assert page.json_array is not None and page.rows == 2
