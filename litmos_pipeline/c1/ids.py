@@ -11,13 +11,17 @@ they stay byte-identical. The SQL transforms in the warehouse mirror these exact
                                                                  e.g. team:t1:member:user:u42
 
 Litmos ids contain no ':', so every part is checked for it: a ':' inside a part would
-make the joined id ambiguous when parsed back.
+make the joined id ambiguous when parsed back. Parsing, the way ids come in from C1 (a
+grant or revoke task), also holds the resource and principal ids to the Litmos id rule
+(litmos.ids): they go into Litmos URL paths, where an id like `..` would re-target a write.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
+
+from litmos_pipeline.litmos.ids import UnsafeIdError, check_id, shown
 
 SEP: Final = ":"
 
@@ -90,8 +94,9 @@ def entitlement_id(resource_type: str, resource_id: str, slug: str) -> str:
 
 
 def grant_id(entitlement: str, principal_type: str, principal_id: str) -> str:
-    """`<entitlement_id>:<principal_type>:<principal_id>`; the entitlement id is validated."""
-    parse_entitlement_id(entitlement)
+    """`<entitlement_id>:<principal_type>:<principal_id>`; the entitlement id's shape is
+    validated. Builders check shape only: the Litmos id rule is for ids coming in."""
+    _split("entitlement id", entitlement, 3)
     return (
         f"{entitlement}{SEP}{_check_part('principal type', principal_type)}"
         f"{SEP}{_check_part('principal id', principal_id)}"
@@ -109,22 +114,39 @@ def _split(kind: str, value: str, parts: int) -> list[str]:
     return pieces
 
 
+def _litmos_id(kind: str, value: str, what: str, part: str) -> str:
+    """`part` of the id `value` if it can be a Litmos id; UnsafeIdError naming both if not."""
+    try:
+        return check_id(part, what)
+    except UnsafeIdError as exc:
+        raise UnsafeIdError(f"malformed {kind} {shown(value)}: {exc}") from None
+
+
 def parse_resource_external_id(value: str) -> tuple[str, str]:
-    """Split `<type>:<id>` into (type, id)."""
-    resource_type, resource_id = _split("resource external id", value, 2)
-    return resource_type, resource_id
+    """Split `<type>:<id>` into (type, id); the id must be a Litmos id."""
+    kind = "resource external id"
+    resource_type, resource_id = _split(kind, value, 2)
+    return resource_type, _litmos_id(kind, value, "resource id", resource_id)
 
 
 def parse_entitlement_id(value: str) -> EntitlementRef:
-    """Split `<type>:<id>:<slug>`; raises ValueError naming the id if it is not exactly that."""
-    resource_type, resource_id, slug = _split("entitlement id", value, 3)
-    return EntitlementRef(resource_type, resource_id, slug)
+    """Split `<type>:<id>:<slug>`; raises ValueError naming the id if it is not exactly that
+    or its resource id is not a Litmos id."""
+    kind = "entitlement id"
+    resource_type, resource_id, slug = _split(kind, value, 3)
+    return EntitlementRef(resource_type, _litmos_id(kind, value, "resource id", resource_id),
+                          slug)
 
 
 def parse_grant_id(value: str) -> GrantRef:
-    """Split `<type>:<id>:<slug>:<principal_type>:<principal_id>`; raises ValueError otherwise."""
-    resource_type, resource_id, slug, principal_type, principal_id = _split("grant id", value, 5)
-    return GrantRef(EntitlementRef(resource_type, resource_id, slug), principal_type, principal_id)
+    """Split `<type>:<id>:<slug>:<principal_type>:<principal_id>`; raises ValueError otherwise
+    (also when the resource or principal id is not a Litmos id)."""
+    kind = "grant id"
+    resource_type, resource_id, slug, principal_type, principal_id = _split(kind, value, 5)
+    entitlement = EntitlementRef(resource_type,
+                                 _litmos_id(kind, value, "resource id", resource_id), slug)
+    return GrantRef(entitlement, principal_type,
+                    _litmos_id(kind, value, "principal id", principal_id))
 
 
 # The same formats as DuckDB macros, installed on every warehouse connection, so the SQL

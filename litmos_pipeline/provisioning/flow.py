@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 from google.protobuf import struct_pb2
 
@@ -18,6 +17,7 @@ from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
 from litmos_pipeline.litmos.client import LitmosClient, LitmosError, LitmosNotFound
 from litmos_pipeline.litmos.endpoints import TEAM_ROLE_PATHS
+from litmos_pipeline.litmos.ids import UnsafeIdError, check_id, path_segment
 
 GRANTABLE = {("course", "assigned"), ("team", "member"), ("team", "leader"), ("team", "admin")}
 STATE_SLUGS = {"completed", "in_progress"}
@@ -90,8 +90,12 @@ def _membership(kind: str, entitlement_id: str, principal: v2.Resource) -> Actio
     if principal.id.resource_type != "user" or not principal.id.resource:
         raise TaskRefused(f"principal {principal.id.resource_type}:{principal.id.resource} "
                           "is not a Litmos user")
+    try:
+        user_id = check_id(principal.id.resource, "principal id")
+    except UnsafeIdError as exc:
+        raise TaskRefused(f"{kind} of {entitlement_id!r}: {exc}") from None
     return Action(kind=kind, resource_type=ref.resource_type, resource_id=ref.resource_id,
-                  slug=ref.slug, user_id=principal.id.resource)
+                  slug=ref.slug, user_id=user_id)
 
 
 def _account(info: v2.AccountInfo) -> dict[str, str]:
@@ -136,13 +140,14 @@ class Provisioner:
         if (action.resource_type == "course" and self.course_filter
                 and action.resource_id not in self.course_filter):
             raise TaskRefused(f"course {action.resource_id} is outside LITMOS_COURSE_IDS")
-        if self.client.get_one(f"/users/{_seg(action.user_id)}",
-                               f"user {action.user_id}") is None:
+        user_path = f"/users/{path_segment(action.user_id, 'user id')}"
+        if self.client.get_one(user_path, f"user {action.user_id}") is None:
             raise Missing(f"Litmos has no user {action.user_id}")
-        collection = "courses" if action.resource_type == "course" else "teams"
-        if self.client.get_one(f"/{collection}/{_seg(action.resource_id)}",
-                               f"{action.resource_type} {action.resource_id}") is None:
-            raise Missing(f"Litmos has no {action.resource_type} {action.resource_id}")
+        kind = action.resource_type
+        collection = "courses" if kind == "course" else "teams"
+        path = f"/{collection}/{path_segment(action.resource_id, f'{kind} id')}"
+        if self.client.get_one(path, f"{kind} {action.resource_id}") is None:
+            raise Missing(f"Litmos has no {kind} {action.resource_id}")
 
     def apply(self, action: Action) -> Result:
         try:
@@ -237,19 +242,16 @@ class Provisioner:
         if a.resource_type == "course":
             try:
                 self.client.request(
-                    "GET", f"/users/{_seg(a.user_id)}/courses/{_seg(a.resource_id)}",
+                    "GET", f"/users/{path_segment(a.user_id, 'user id')}"
+                           f"/courses/{path_segment(a.resource_id, 'course id')}",
                     what=f"course {a.resource_id} of user {a.user_id}")
             except LitmosNotFound:
                 return False
             return True
-        path = f"/teams/{_seg(a.resource_id)}/{TEAM_ROLE_PATHS[a.slug]}"
+        path = f"/teams/{path_segment(a.resource_id, 'team id')}/{TEAM_ROLE_PATHS[a.slug]}"
         return any(r.get("Id") == a.user_id for page in
                    self.client.iter_pages(path, f"team {a.resource_id} {a.slug}s")
                    for r in page)
-
-
-def _seg(value: str) -> str:
-    return quote(value, safe="")
 
 
 def grant_message(a: Action) -> v2.Grant:

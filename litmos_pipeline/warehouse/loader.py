@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from litmos_pipeline.litmos.endpoints import RecordSpec
+from litmos_pipeline.litmos.ids import ID_RULE, is_litmos_id, shown
 from litmos_pipeline.litmos.records import Page, Record, as_text
 
 # 10k rows a statement: as fast as larger batches, and a quarter of the memory (measured).
@@ -23,12 +24,28 @@ class MissingIdError(ValueError):
     """A record without the Id every Litmos record must have."""
 
 
+class BadIdError(MissingIdError):
+    """A record whose Id no Litmos id looks like: it would later go into URL paths
+    (its members, its enrollees) and C1 ids, so the sync stops here instead."""
+
+
 def check_ids(records: list[Mapping[str, Any]], id_field: str, where: str) -> None:
+    """Refuse a page with a record whose Id is missing or is not a Litmos id."""
     for position, record in enumerate(records):
-        if not record.get(id_field):
-            raise MissingIdError(
-                f"Litmos returned a record without {id_field} in {where} "
-                f"(record #{position + 1} of the page)")
+        value = record.get(id_field)
+        # Decoded JSON may hold a number: judged by its text, as DuckDB's path judges it.
+        text = value if type(value) is str else as_text(value)
+        if not is_litmos_id(text):
+            raise id_error(id_field, text, where, position + 1)
+
+
+def id_error(id_field: str, value: str | None, where: str, number: int) -> MissingIdError:
+    """The error for record #`number` of a page, whose Id is missing or not a Litmos id."""
+    if not value:
+        return MissingIdError(f"Litmos returned a record without {id_field} in {where} "
+                              f"(record #{number} of the page)")
+    return BadIdError(f"Litmos returned a record whose {id_field} {shown(value)} is not a "
+                      f"Litmos id ({ID_RULE}) in {where} (record #{number} of the page)")
 
 
 class RawLoader:

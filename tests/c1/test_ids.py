@@ -17,6 +17,7 @@ from litmos_pipeline.c1.ksuid import (
     ksuid_time,
     new_ksuid,
 )
+from litmos_pipeline.litmos.ids import UnsafeIdError, shown
 
 # --------------------------------------------------------------------------- ids
 
@@ -86,6 +87,32 @@ def test_builders_reject_bad_slug_and_principal() -> None:
         ids.grant_id("course:c1:assigned", "user", "u:1")
     with pytest.raises(ValueError, match="entitlement id"):
         ids.grant_id("course:c1", "user", "u1")
+
+
+UNSAFE = ["..", ".", "a/b", "%2E%2E", "%2F", "u1?x", "u1#x", "u1\n", "é7", "a b", "x" * 101]
+
+
+@pytest.mark.parametrize("bad", UNSAFE)
+def test_parsing_holds_resource_and_principal_ids_to_the_litmos_id_rule(bad: str) -> None:
+    # Before the fix `course:..:assigned` parsed, and `..` went on into a Litmos URL path.
+    for value, part in [(f"course:{bad}:assigned", "resource id"),
+                        (f"team:t1:member:user:{bad}", "principal id"),
+                        (f"team:{bad}:member:user:u1", "resource id"),
+                        (f"user:{bad}", "resource id")]:
+        parse = {2: ids.parse_resource_external_id, 3: ids.parse_entitlement_id,
+                 5: ids.parse_grant_id}[value.count(":") + 1]
+        with pytest.raises(UnsafeIdError) as info:
+            parse(value)
+        assert shown(value) in str(info.value) and part in str(info.value)
+
+
+def test_valid_ids_parse_and_build_byte_identically() -> None:
+    grant = "course:mVN_K4Q9yuQ1:assigned:user:u-42_X"
+    assert ids.parse_grant_id(grant).id == grant
+    assert ids.parse_entitlement_id("team:t1:leader").id == "team:t1:leader"
+    # Builders check shape only, as before: what they build from warehouse rows is unchanged.
+    assert ids.grant_id(ids.entitlement_id("team", "é7", "member"), "user", "ÅBC") \
+        == "team:é7:member:user:ÅBC"
 
 
 # --------------------------------------------------------------------------- KSUIDs
