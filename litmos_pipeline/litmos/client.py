@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
+from pydantic import SecretStr
 
+from litmos_pipeline.litmos.ids import check_id, path_segment
 from litmos_pipeline.litmos.pacing import Pacer
 from litmos_pipeline.litmos.records import (
     LitmosParseError,
@@ -34,6 +35,10 @@ PageParser = Callable[[bytes, str | None, str], Page]  # body, Content-Type, wha
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 RETRYABLE_ERRORS = (httpx.TransportError,)
 XML_BODY = {"Content-Type": "application/xml; charset=utf-8"}
+# The most of one answer we read. A page of 1,000 course enrollees is well under 1 MB;
+# 64 MiB is far above any page Litmos sends, and low enough that a broken or hostile
+# answer cannot fill the run process's memory (read-ahead holds several pages at once).
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,19 @@ class LitmosAuthError(LitmosError):
 
 class LitmosNotFound(LitmosError):
     pass
+
+
+class LitmosTooLarge(LitmosError):
+    """An answer over MAX_ANSWER_BYTES: not read further; asking again would not help."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response read to its end (within MAX_ANSWER_BYTES)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
 
 
 @dataclass
@@ -87,13 +105,15 @@ class LitmosClient:
     """One API key's view of Litmos.
 
     Every request carries the `apikey` header and `source`; lists are read in pages of
-    1000; responses are parsed by their Content-Type, so XML and JSON both work.
+    1000; responses are parsed by their Content-Type, so XML and JSON both work. The key
+    is held as a SecretStr and set on each request, never in the httpx client's default
+    headers, so no repr of this client or of its httpx client shows it.
     """
 
     def __init__(
         self,
         base_url: str,
-        api_key: str,
+        api_key: str | SecretStr,
         source: str,
         *,
         requests_per_minute: float | None = 90.0,
@@ -103,6 +123,7 @@ class LitmosClient:
         backoff_base_s: float = 1.0,
         backoff_max_s: float = 60.0,
         prefer_json: bool = True,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_progress: Callable[[str], None] | None = None,
@@ -113,16 +134,18 @@ class LitmosClient:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.prefer_json = prefer_json
+        self.max_answer_bytes = max_answer_bytes
         self.stats = CallStats()
         self._sleep = sleep
         self.on_progress = on_progress
         self._pacer = Pacer(requests_per_minute, burst=burst, sleep=sleep)
+        self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         # Pages may be fetched from several threads at once (see litmos.prefetch).
         self._lock = threading.Lock()
         self._busy = 0
         self._busy_since = 0.0
         self._http = httpx.Client(
-            headers={"apikey": api_key, "Accept": "application/json, application/xml"},
+            headers={"Accept": "application/json, application/xml"},
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
             transport=transport,
         )
@@ -182,31 +205,36 @@ class LitmosClient:
         return [record for page in self.iter_pages(path, what) for record in page]
 
     # -- writes (provisioning) -------------------------------------------------------------
+    # Every id goes into a path through path_segment: a refused id sends no request.
 
     def assign_course(self, user_id: str, course_id: str, *, send_message: bool) -> None:
-        self.request("POST", f"/users/{_seg(user_id)}/courses",
-                     what=f"assign course {course_id} to user {user_id}",
+        path = f"/users/{path_segment(user_id, 'user id')}/courses"
+        check_id(course_id, "course id")  # goes in the body, but is held to the same rule
+        self.request("POST", path, what=f"assign course {course_id} to user {user_id}",
                      params={"sendmessage": _flag(send_message)},
                      xml=xml_id_list("Courses", "Course", [course_id]))
 
     def unassign_course(self, user_id: str, course_id: str) -> bool:
         """False when the user did not have the course (Litmos answers 404)."""
+        path = (f"/users/{path_segment(user_id, 'user id')}"
+                f"/courses/{path_segment(course_id, 'course id')}")
         try:
-            self.request("DELETE", f"/users/{_seg(user_id)}/courses/{_seg(course_id)}",
-                         what=f"unassign course {course_id} from user {user_id}")
+            self.request("DELETE", path, what=f"unassign course {course_id} from user {user_id}")
         except LitmosNotFound:
             return False
         return True
 
     def add_team_member(self, team_id: str, user_id: str) -> None:
-        self.request("POST", f"/teams/{_seg(team_id)}/users",
-                     what=f"add user {user_id} to team {team_id}",
+        path = f"/teams/{path_segment(team_id, 'team id')}/users"
+        check_id(user_id, "user id")  # goes in the body, but is held to the same rule
+        self.request("POST", path, what=f"add user {user_id} to team {team_id}",
                      xml=xml_id_list("Users", "User", [user_id]))
 
     def remove_team_member(self, team_id: str, user_id: str) -> bool:
+        path = (f"/teams/{path_segment(team_id, 'team id')}"
+                f"/users/{path_segment(user_id, 'user id')}")
         try:
-            self.request("DELETE", f"/teams/{_seg(team_id)}/users/{_seg(user_id)}",
-                         what=f"remove user {user_id} from team {team_id}")
+            self.request("DELETE", path, what=f"remove user {user_id} from team {team_id}")
         except LitmosNotFound:
             return False
         return True
@@ -214,7 +242,8 @@ class LitmosClient:
     def set_team_role(self, team_id: str, role: str, user_id: str, *, present: bool) -> bool:
         """PUT or DELETE /teams/{team}/leaders|admins/{user}; False on a 404 delete."""
         collection = _role_collection(role)
-        path = f"/teams/{_seg(team_id)}/{collection}/{_seg(user_id)}"
+        path = (f"/teams/{path_segment(team_id, 'team id')}"
+                f"/{collection}/{path_segment(user_id, 'user id')}")
         action = "make" if present else "remove"
         what = f"{action} user {user_id} {role} of team {team_id}"
         try:
@@ -242,7 +271,7 @@ class LitmosClient:
         what: str,
         params: Mapping[str, str] | None = None,
         xml: bytes | None = None,
-    ) -> httpx.Response:
+    ) -> Answer:
         """One logical call, paced and retried; raises LitmosError naming `what`."""
         query = {"source": self.source, **(params or {})}
         if self.prefer_json:
@@ -253,11 +282,13 @@ class LitmosClient:
             with self._api_busy():
                 waited = self._pacer.wait()
                 sent = time.monotonic()
+                too_large: LitmosTooLarge | None = None
                 try:
-                    response = self._http.request(method, url, params=query, content=xml,
-                                                  headers=XML_BODY if xml is not None else None)
+                    response = self._send(method, url, query, xml, what)
                 except RETRYABLE_ERRORS as exc:
                     response, reason = None, type(exc).__name__
+                except LitmosTooLarge as exc:
+                    response, too_large = None, exc
                 took = time.monotonic() - sent
             with self._lock:
                 self.stats.requests += 1
@@ -267,6 +298,8 @@ class LitmosClient:
                     status = response.status_code
                     self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
                     self.stats.rate_limited += status == 503
+            if too_large is not None:
+                raise too_large
             retry_after = None
             if response is not None:
                 if status < 400:
@@ -288,6 +321,17 @@ class LitmosClient:
             with self._lock:
                 self.stats.retries += 1
                 self.stats.waited_s += delay
+
+    def _send(self, method: str, url: str, query: Mapping[str, str], xml: bytes | None,
+              what: str) -> Answer:
+        """One HTTP exchange, its body read to the end but never past MAX_ANSWER_BYTES."""
+        headers = {"apikey": self._api_key.get_secret_value()}
+        if xml is not None:
+            headers.update(XML_BODY)
+        with self._http.stream(method, url, params=query, content=xml,
+                               headers=headers) as response:
+            content = _read_capped(response, what, self.max_answer_bytes)
+            return Answer(response.status_code, response.headers, content)
 
     @contextmanager
     def _api_busy(self) -> Iterator[None]:
@@ -327,7 +371,26 @@ def _status_error(status: int, what: str) -> LitmosError:
     return LitmosError(f"Litmos {what}: HTTP {status}", status=status)
 
 
-def _retry_after_s(response: httpx.Response) -> float | None:
+def _read_capped(response: httpx.Response, what: str, cap: int) -> bytes:
+    """The (decoded) body; raises LitmosTooLarge as soon as it is known to exceed `cap`."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise _too_large(what, cap, f"it declares {int(declared)} bytes")
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise _too_large(what, cap, "stopped reading there")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(what: str, cap: int, detail: str) -> LitmosTooLarge:
+    return LitmosTooLarge(f"Litmos {what}: answer larger than {cap:,} bytes ({detail}); "
+                          "not read further")
+
+
+def _retry_after_s(response: Answer) -> float | None:
     value = response.headers.get("retry-after")
     if not value:
         return None
@@ -339,10 +402,6 @@ def _retry_after_s(response: httpx.Response) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
-
-
-def _seg(value: str) -> str:
-    return quote(value, safe="")
 
 
 def _flag(value: bool) -> str:
@@ -357,12 +416,14 @@ def _role_collection(role: str) -> str:
 
 
 __all__ = [
+    "Answer",
     "CallStats",
     "LitmosAuthError",
     "LitmosClient",
     "LitmosError",
     "LitmosNotFound",
     "LitmosParseError",
+    "LitmosTooLarge",
     "PAGE_SIZE",
     "Page",
 ]

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable, Iterator
 
-from litmos_pipeline.litmos.client import LitmosAuthError, LitmosClient, LitmosError
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from litmos_pipeline.litmos.client import (
+    MAX_ANSWER_BYTES,
+    LitmosAuthError,
+    LitmosClient,
+    LitmosError,
+    LitmosTooLarge,
+)
+from litmos_pipeline.litmos.ids import UnsafeIdError, shown
 from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox
 from litmos_pipeline.sandbox.tenant import Tenant, TenantSpec
+from tests.conftest import Answer, CannedLitmos
 
 
 def client_for(sandbox: LitmosSandbox, **kwargs: object) -> LitmosClient:
@@ -105,3 +117,136 @@ def test_writes_change_the_sandbox(tiny_sandbox: LitmosSandbox) -> None:
     # Both assigns and the user creation asked Litmos not to send notification emails.
     sent = [v for v in tiny_sandbox.sendmessage_values() if v is not None]
     assert sent == ["false", "false", "false"]
+
+
+# --------------------------------------------------------------------------- trust (issue 12)
+
+UNSAFE_IDS = ["..", ".", "", "a/b", "%2E%2E", "%2F", "u1?x=1", "u1#x", "u1\n", "é", "a b",
+              "x" * 101]
+
+
+def canned_client(server: CannedLitmos, **kwargs: object) -> LitmosClient:
+    options: dict[str, object] = {"requests_per_minute": None, "max_retries": 2,
+                                  "backoff_base_s": 0.01}
+    options.update(kwargs)
+    return LitmosClient(server.base_url, "k", "pytest", **options)  # type: ignore[arg-type]
+
+
+def _ok(method: str, path: str, query: dict[str, str]) -> Answer:
+    return 200, None, b""
+
+
+WRITES: dict[str, tuple[str, Callable[[LitmosClient, str], object]]] = {
+    "unassign course": ("course id", lambda c, bad: c.unassign_course("u1", bad)),
+    "unassign from user": ("user id", lambda c, bad: c.unassign_course(bad, "c1")),
+    "assign course": ("course id", lambda c, bad: c.assign_course("u1", bad,
+                                                                   send_message=False)),
+    "remove from team": ("team id", lambda c, bad: c.remove_team_member(bad, "u1")),
+    "remove member": ("user id", lambda c, bad: c.remove_team_member("t1", bad)),
+    "add member": ("user id", lambda c, bad: c.add_team_member("t1", bad)),
+    "remove leader": ("user id", lambda c, bad: c.set_team_role("t1", "leader", bad,
+                                                                 present=False)),
+    "make admin of": ("team id", lambda c, bad: c.set_team_role(bad, "admin", "u1",
+                                                                 present=True)),
+}
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_an_unsafe_id_sends_no_request(canned: Callable[..., CannedLitmos], write: str) -> None:
+    # Before the fix, unassign_course("u1", "..") sent DELETE /v1.svc/users/u1.
+    what, call = WRITES[write]
+    server = canned(_ok)
+    with canned_client(server) as client:
+        for bad in UNSAFE_IDS:
+            with pytest.raises(UnsafeIdError) as err:
+                call(client, bad)
+            assert what in str(err.value) and shown(bad) in str(err.value)
+        assert client.stats.requests == 0
+    assert server.requests == []
+
+
+def test_safe_ids_land_on_exactly_their_paths(canned: Callable[..., CannedLitmos]) -> None:
+    server = canned(_ok)
+    with canned_client(server) as client:
+        client.unassign_course("mVN_K4Q9yuQ1", "c-1_x")
+        client.remove_team_member("t1", "u1")
+        client.set_team_role("t1", "leader", "u2", present=False)
+    assert [(m, p) for m, p, _ in server.requests] == [
+        ("DELETE", "/v1.svc/users/mVN_K4Q9yuQ1/courses/c-1_x"),
+        ("DELETE", "/v1.svc/teams/t1/users/u1"),
+        ("DELETE", "/v1.svc/teams/t1/leaders/u2"),
+    ]
+
+
+def test_an_answer_over_the_cap_fails_its_page_once(canned: Callable[..., CannedLitmos]) -> None:
+    server = canned(lambda m, p, q: (200, "application/json", b"[" + b" " * 2000 + b"]"))
+    with canned_client(server, max_answer_bytes=1000) as client, \
+            pytest.raises(LitmosTooLarge, match=r"Litmos users \(start=0\): answer larger than "
+                                                r"1,000 bytes") as err:
+        client.list_all("/users", "users")
+    assert not err.value.retryable
+    assert len(server.requests) == 1  # not retried: asking again gets the same answer
+
+
+def _endless_transport(sent: list[int], *, declared: str | None = None) -> httpx.MockTransport:
+    """Answers with a body of 1 MiB chunks and no length (or a declared one): 80 MiB, past
+    the cap, so the old client (which read it all) returned instead of failing."""
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(80):
+            sent.append(1)
+            yield b" " * 2**20
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"Content-Type": "application/json"}
+        if declared is not None:
+            headers["Content-Length"] = declared
+        return httpx.Response(200, headers=headers, content=chunks())
+
+    return httpx.MockTransport(handler)
+
+
+def test_an_endless_answer_is_not_read_past_the_cap() -> None:
+    sent: list[int] = []
+    with LitmosClient("http://litmos.invalid/v1.svc", "k", "pytest", requests_per_minute=None,
+                      transport=_endless_transport(sent)) as client, \
+            pytest.raises(LitmosTooLarge, match="courses"):
+        client.list_all("/courses", "courses")
+    assert MAX_ANSWER_BYTES == 64 * 2**20
+    assert len(sent) <= 65  # stopped at the cap (64 MiB), not at the end of the body
+
+
+def test_a_declared_length_over_the_cap_is_not_read() -> None:
+    sent: list[int] = []
+    with LitmosClient("http://litmos.invalid/v1.svc", "k", "pytest", requests_per_minute=None,
+                      transport=_endless_transport(sent, declared=str(2**40))) as client, \
+            pytest.raises(LitmosTooLarge, match="declares 1099511627776 bytes"):
+        client.get_one("/users/u1", "user u1")
+    assert sent == []
+
+
+@pytest.mark.parametrize("as_secret", [False, True])
+def test_the_api_key_is_sent_but_never_shown(tiny_sandbox: LitmosSandbox,
+                                             as_secret: bool) -> None:
+    key = tiny_sandbox.api_key
+    with LitmosClient(tiny_sandbox.base_url, SecretStr(key) if as_secret else key, "pytest",
+                      requests_per_minute=None) as client:
+        assert len(client.list_all("/teams", "teams")) == 3  # the sandbox checked the key
+        shown_anywhere = [repr(client), str(client), repr(vars(client)), repr(client._http),
+                          repr(client._http.headers), str(client._http.headers)]
+    assert not [text for text in shown_anywhere if key in text]
+
+
+def test_every_request_carries_the_key_as_a_header() -> None:
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("apikey"))
+        return httpx.Response(200, headers={"Content-Type": "application/json"}, content=b"[]")
+
+    with LitmosClient("http://litmos.invalid/v1.svc", SecretStr("s3cret"), "pytest",
+                      requests_per_minute=None,
+                      transport=httpx.MockTransport(handler)) as client:
+        client.list_all("/users", "users")
+        client.unassign_course("u1", "c1")
+    assert seen == ["s3cret", "s3cret"]

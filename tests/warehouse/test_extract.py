@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.litmos.endpoints import COURSE_ENROLLMENTS, USERS
+from litmos_pipeline.litmos.ids import UnsafeIdError, shown
 from litmos_pipeline.litmos.records import LitmosParseError, Page, parse_page
 from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox
 from litmos_pipeline.warehouse import extract, store
-from litmos_pipeline.warehouse.loader import MissingIdError, RawLoader
+from litmos_pipeline.warehouse.loader import BadIdError, MissingIdError, RawLoader
+from tests.conftest import CannedLitmos
 
 RAW_TABLES = ("raw_users", "raw_teams", "raw_courses", "raw_team_members",
               "raw_course_enrollments")
@@ -179,3 +183,68 @@ def test_json_pages_are_counted_in_duckdb_and_checked_for_ids(tmp_path: Path) ->
         assert xml.text_records() == [{"Id": "u1"}]
         with pytest.raises(LitmosParseError, match="users: malformed JSON"):
             counter.parse(b'[{"Id": "u1"', "application/json", "users")
+
+
+# --------------------------------------------------------------------------- trust (issue 12)
+
+def test_json_pages_with_an_id_no_litmos_id_looks_like_are_refused(tmp_path: Path) -> None:
+    with store.opened(tmp_path / "b.duckdb") as con:
+        counter = extract.JsonPageCounter(con)
+        for bad in ("..", "a/b", "u1?x", "%2E%2E", "é", "x" * 101):
+            body = json.dumps([{"Id": "u1"}, {"Id": bad}]).encode()
+            with pytest.raises(BadIdError) as err:
+                counter.parse(body, "application/json", "team t1 users (start=0)")
+            assert "in team t1 users (start=0) (record #2 of the page)" in str(err.value)
+            assert shown(bad) in str(err.value)
+        # A JSON number is judged by its text, as before.
+        assert counter.parse(b'[{"Id": 42}]', "application/json", "users").rows == 1
+
+
+def test_text_records_with_a_bad_id_are_refused_by_the_loader(tmp_path: Path) -> None:
+    with store.opened(tmp_path / "t.duckdb") as con:
+        loader = RawLoader(con, USERS)
+        with pytest.raises(BadIdError, match=r"Id '\.\./x' is not a Litmos id .* in users "
+                                             r"start=0 \(record #2 of the page\)"):
+            loader.add([{"Id": "u1"}, {"Id": "../x"}], where="users start=0")
+        with pytest.raises(BadIdError, match="record #1"):
+            loader.add_page(parse_page(b"<Teams><Team><Id>.</Id></Team></Teams>",
+                                       "application/xml", "teams"), where="teams")
+
+
+def test_a_json_page_naming_login_key_is_not_kept_as_text(tmp_path: Path) -> None:
+    body = b'[{"Id": "u1", "UserName": "ana", "LoginKey": "/login.aspx?loginkey=s3cret"}]'
+    with store.opened(tmp_path / "k.duckdb") as con:
+        page = extract.JsonPageCounter(con).parse(body, "application/json", "users")
+        assert page.json_array is None and "s3cret" not in repr(page)
+        loader = RawLoader(con, USERS)
+        loader.add_page(page, where="users")
+        loader.flush()
+        assert con.execute("SELECT id, user_name FROM raw_users").fetchall() == [("u1", "ana")]
+
+
+def test_a_team_id_of_dot_dot_stops_the_sync_before_any_request_with_it(
+        canned: Callable[..., CannedLitmos], tmp_path: Path) -> None:
+    # Before the fix, the team ".." had its members read from /teams/../users, i.e. /users.
+    def answer(method: str, path: str, query: dict[str, str]) -> tuple[int, str, bytes]:
+        if path == "/v1.svc/teams":
+            return 200, "application/json", b'[{"Id": "t1"}, {"Id": ".."}]'
+        return 200, "application/json", b"[]"
+
+    server = canned(answer)
+    with LitmosClient(server.base_url, "k", "pytest", requests_per_minute=None) as client, \
+            store.opened(tmp_path / "d.duckdb") as con, \
+            pytest.raises(BadIdError, match=r"Id '\.\.' is not a Litmos id .* in teams "
+                                            r"\(start=0\) \(record #2 of the page\)"):
+        extract.load_all(con, client)
+    assert sorted(path for _, path, _ in server.requests) == ["/v1.svc/courses",
+                                                               "/v1.svc/teams"]
+
+
+def test_a_configured_course_id_that_is_no_litmos_id_sends_no_request(
+        canned: Callable[..., CannedLitmos], tmp_path: Path) -> None:
+    server = canned(lambda m, p, q: (200, "application/json", b"[]"))
+    with LitmosClient(server.base_url, "k", "pytest", requests_per_minute=None) as client, \
+            store.opened(tmp_path / "c.duckdb") as con, \
+            pytest.raises(UnsafeIdError, match=r"course id '\.\.'"):
+        extract.load_all(con, client, course_ids=[".."])
+    assert [path for _, path, _ in server.requests] == ["/v1.svc/teams"]
