@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from litmos_pipeline.litmos.ids import ID_RULE, is_litmos_id
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 
@@ -55,6 +57,9 @@ def _split_ids(value: Any) -> Any:
         parts = tuple(part.strip() for part in value.split(","))
         if not all(parts):
             raise ValueError("has a blank entry; expected comma-separated course ids")
+        bad = [str(n) for n, part in enumerate(parts, 1) if not is_litmos_id(part)]
+        if bad:
+            raise ValueError(f"entry {', '.join(bad)} is not a Litmos course id ({ID_RULE})")
         return parts
     return value
 

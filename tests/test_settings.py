@@ -101,3 +101,9 @@ def test_loopback_rule_is_shared_with_the_c1_side() -> None:
     assert credentials.is_loopback_host is cfg.is_loopback_host
     assert cfg.is_loopback_host("127.0.0.1") and cfg.is_loopback_host("[::1]")
     assert not cfg.is_loopback_host("10.0.0.1") and not cfg.is_loopback_host("example.com")
+
+
+def test_course_ids_must_look_like_litmos_ids() -> None:
+    with pytest.raises(cfg.SettingsError, match=r"LITMOS_COURSE_IDS entry 2 is not a Litmos"):
+        cfg.load(cfg.LitmosSettings, {"LITMOS_API_KEY": SECRET, "LITMOS_SOURCE": "s",
+                                        "LITMOS_COURSE_IDS": "c1,../x"})

@@ -14,6 +14,7 @@ from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
 from litmos_pipeline.defs.publish import LITMOS_DONE_TAG, mark_task_finished
 from litmos_pipeline.defs.resources import C1Resource, LitmosResource, WarehouseResource
 from litmos_pipeline.litmos.client import LitmosError
+from litmos_pipeline.litmos.ids import UnsafeIdError
 from litmos_pipeline.provisioning.flow import (
     Action,
     Provisioner,
@@ -62,8 +63,8 @@ def provision_task(context: dg.OpExecutionContext, config: ProvisionTaskConfig,
         else:
             result, replayed = _apply(context, litmos, settings, action, dry_run, outcome,
                                       redelivered=config.attempt > 0), False
-    except (TaskRefused, LitmosError) as exc:
-        error = exc
+    except (TaskRefused, LitmosError, UnsafeIdError) as exc:
+        error = exc  # UnsafeIdError: an id no Litmos id looks like, refused for good
     kind = task.WhichOneof("task_type") or "unknown"
     retryable = isinstance(error, LitmosError) and error.retryable
     status = "failed" if error else ("dry_run" if dry_run else "succeeded")

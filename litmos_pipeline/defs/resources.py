@@ -93,7 +93,7 @@ class LitmosResource(dg.ConfigurableResource):
         # A sync spaces its starts evenly, with a burst of a few so that a slow answer
         # does not cost its slot for good; the 60 s window still caps the minute.
         client = LitmosClient(
-            s.base_url, s.api_key.get_secret_value(), s.source,
+            s.base_url, s.api_key, s.source,
             requests_per_minute=rate, burst=int(rate) if provisioning else SYNC_BURST,
             max_retries=s.max_retries, timeout_s=s.timeout_s, on_progress=progress,
         )
