@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import reliability_world as rw
-from benchmarks.sync import REPO_ROOT, interrupt_on_signals, machine, run_failure
+from benchmarks.sync import (
+    REPO_ROOT,
+    interrupt_on_signals,
+    machine,
+    run_failure,
+    source_version,
+)
 from litmos_pipeline.sandbox.litmos_server import FaultConfig, FaultRule
 
 WORK_DIR = REPO_ROOT / ".reliability"
@@ -630,9 +636,11 @@ def render(rows: Sequence[Row], info: dict[str, Any], command: str, wall_s: floa
         "",
         f"Produced by `{command}` (`benchmarks/reliability.py`) on "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {wall_s / 60:.1f} min, git "
-        f"`{info['git_head']}`"
-        + (f" with uncommitted pipeline files {info['uncommitted_pipeline_files']}"
-           if info["uncommitted_pipeline_files"] else "") + ".",
+        f"`{info['start']['git_head']}` at the start and `{info['git_head']}` at the end"
+        + (f", uncommitted pipeline files at the start: "
+           f"{', '.join(info['start']['uncommitted_pipeline_files'])}"
+           if info["start"]["uncommitted_pipeline_files"] else "")
+        + " (every daemon and run process imports the working tree when it starts).",
         f"Machine: {info['nproc']} cores ({info['cpu_model']}), {info['ram_gb']} GB, "
         f"{info['platform']}, Python {info['python']}, dagster {info['dagster']}, duckdb "
         f"{info['duckdb']}.",
@@ -693,6 +701,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
+    at_start = source_version()  # other work may land while the matrix runs
 
     def log(message: str) -> None:
         print(message, flush=True)
@@ -711,7 +720,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
     command = ("make reliability" if not argv
                else "python -m benchmarks.reliability " + " ".join(argv))
-    text = render(rows, machine(), command, time.monotonic() - started, args.preset, clean)
+    info = {**machine(), "start": at_start}
+    text = render(rows, info, command, time.monotonic() - started, args.preset, clean)
     args.out.write_text(text)
     log(text)
     if not args.keep:
