@@ -635,6 +635,7 @@ class C1Sandbox:
             if self._cut_uploads <= 0:
                 return False
             self._cut_uploads -= 1
+            self._event("fault_injected", detail="UploadAsset stream reset")
             return True
 
     def _require_task(self, task_id: str) -> SandboxTask:
