@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 import grpc
-from google.protobuf import duration_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
@@ -345,8 +345,11 @@ class BatonClient:
         return resp.cancelled or task_id in resp.cancelled_task_ids
 
     def finish_task_success(self, task_id: str, response: Message | None = None) -> None:
+        """Report success; `response` is packed into an Any, unless it is one already."""
         success = baton.BatonServiceFinishTaskRequest.Success()
-        if response is not None:
+        if isinstance(response, any_pb2.Any):
+            success.response.CopyFrom(response)
+        elif response is not None:
             success.response.Pack(response)
         request = baton.BatonServiceFinishTaskRequest(
             host_id=self.host_id, task_id=task_id, success=success

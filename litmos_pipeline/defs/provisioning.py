@@ -11,7 +11,7 @@ from litmos_pipeline import settings as cfg
 from litmos_pipeline.c1.client import BatonClient
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
-from litmos_pipeline.defs.publish import LITMOS_DONE_TAG, mark_task_finished
+from litmos_pipeline.defs.publish import mark_task_finished, work_done
 from litmos_pipeline.defs.resources import C1Resource, LitmosResource, WarehouseResource
 from litmos_pipeline.litmos.client import LitmosError
 from litmos_pipeline.litmos.ids import UnsafeIdError
@@ -71,8 +71,8 @@ def provision_task(context: dg.OpExecutionContext, config: ProvisionTaskConfig,
     message = str(error) if error else _describe(kind, result)
     _record(warehouse, context, task.id, kind, action, result, status, retryable, message,
             requested_at, record_grants=not (error or dry_run or replayed))
-    if status == "succeeded":
-        context.instance.add_run_tags(context.run_id, {LITMOS_DONE_TAG: "true"})
+    if status == "succeeded" and result is not None:
+        work_done(context.instance, context.run_id, _response(kind, result))
     _finish(context, c1, task.id, kind, action, result, error, dry_run, retryable)
     outcome.update(kind=kind, outcome=status, retryable=retryable, message=message,
                    seconds=round(time.monotonic() - started, 2))

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
 
 from litmos_pipeline import files
 from litmos_pipeline import settings as cfg
@@ -35,9 +37,11 @@ LATEST = "latest.c1z"
 PROVISION_KINDS = {"grant", "revoke", "create_account"}
 MAX_TASKS_PER_TICK = 20
 FINISHED_TAG = "c1/finished"
-# Set by a provisioning run once Litmos holds the change and the audit records it: a
-# failure after that point (FinishTask refused, the run killed) is not the task's failure.
-LITMOS_DONE_TAG = "c1/litmos_done"
+# Set once a task's work is done (Litmos holds the change and the audit records it, or the
+# c1z is uploaded): a failure after that point (FinishTask refused, the run killed) is not
+# the task's failure. The value is the success response for FinishTask (see work_done).
+WORK_DONE_TAG = "c1/work_done"
+NO_RESPONSE = "-"
 ATTEMPT_TAG = "c1/attempt"
 FAILURE_SENSOR_INTERVAL_S = 5
 MAX_RUNS_PER_TASK = 3
@@ -127,6 +131,7 @@ def _upload_and_finish(context: dg.AssetExecutionContext, c1: C1Resource, task_i
     client = c1.run_client()
     started = time.monotonic()
     digest = client.upload_asset(task_id, path)
+    work_done(context.instance, context.run_id, None)
     client.finish_task_success(task_id, None)
     mark_task_finished(context.instance, context.run_id)
     context.log.info(f"uploaded {path.name} to C1 for task {task_id} and finished it")
@@ -312,20 +317,21 @@ def build_failure_sensor(jobs: list[Any]) -> dg.SensorDefinition:
             # C1 offered the task again (its lease lapsed) and a newer run has it now.
             context.log.info(f"task {task_id} is served by a newer run than {run_id}")
             return
-        if run.tags.get(LITMOS_DONE_TAG):
-            # Litmos has the change and the audit says so; only C1 has not heard. When C1
-            # offers the task again, a new run reports the recorded outcome.
-            context.log.info(f"task {task_id}: Litmos was changed before run {run_id} failed;"
-                             " its outcome is reported when C1 offers the task again")
-            return
+        done = run.tags.get(WORK_DONE_TAG)
         reason = context.failure_event.message or "the run failed"
         with c1.client() as client:
             try:
-                client.finish_task_error(task_id, f"Dagster run {run_id} failed: {reason}"[:2000],
-                                         non_retryable=False)
+                if done:
+                    # The work is done; only C1 has not heard: report the success the run
+                    # could not (its FinishTask failed, or it died right before it).
+                    client.finish_task_success(task_id, _recorded_response(done))
+                else:
+                    client.finish_task_error(task_id, f"Dagster run {run_id} failed: "
+                                             f"{reason}"[:2000], non_retryable=False)
+                mark_task_finished(context.instance, run_id)
             except C1Error as exc:
                 context.log.warning(f"could not finish C1 task {task_id}: {exc}; C1 offers "
-                                    "it again when its lease lapses")
+                                    "it again when its lease lapses, and a new run serves it")
 
     return c1_task_failure_sensor
 
@@ -340,6 +346,20 @@ def _discard_partial_c1z(publish: PublishResource, sync_id: str) -> None:
 def _served_by_another_run(instance: dg.DagsterInstance, task_id: str, run_id: str) -> bool:
     runs = instance.get_runs(filters=dg.RunsFilter(tags={TASK_ID_TAG: task_id}))
     return any(r.run_id != run_id and r.status != dg.DagsterRunStatus.FAILURE for r in runs)
+
+
+def work_done(instance: dg.DagsterInstance, run_id: str, response: Message | None) -> None:
+    """Record on the run that its task's work is done, with FinishTask's success response."""
+    value = NO_RESPONSE
+    if response is not None:
+        packed = any_pb2.Any()
+        packed.Pack(response)
+        value = base64.b64encode(packed.SerializeToString()).decode()
+    instance.add_run_tags(run_id, {WORK_DONE_TAG: value})
+
+
+def _recorded_response(value: str) -> any_pb2.Any | None:
+    return None if value == NO_RESPONSE else any_pb2.Any.FromString(base64.b64decode(value))
 
 
 def mark_task_finished(instance: dg.DagsterInstance, run_id: str) -> None:

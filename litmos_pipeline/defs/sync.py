@@ -16,7 +16,9 @@ from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.warehouse import extract, snapshot, store
 
 SYNC_POOL = "litmos_sync"
-SYNC_TAGS = {"litmos/sync": "full"}
+# The run queue takes higher priorities first: a sync asked for behind a burst of queued
+# provisioning runs (hundreds of approvals at once) is not starved by them.
+SYNC_TAGS = {"litmos/sync": "full", "dagster/priority": "10"}
 EXTRACT = {"group_name": "litmos_extract", "kinds": {"litmos", "duckdb"}}
 MODEL = {"group_name": "c1_model", "kinds": {"duckdb"}}
 
@@ -247,12 +249,19 @@ def access_changes(context: dg.AssetExecutionContext,
 sync_assets = [litmos_extract, c1_model, access_changes]
 
 
+@dg.failure_hook(required_resource_keys={"warehouse"})
+def discard_staging_on_failure(context: dg.HookContext) -> None:
+    """A failed step (an error, a blocking check) leaves a staging file of personal data
+    that no later step will read: remove it now, also for runs no daemon watches."""
+    context.resources.warehouse.discard_staging(context.run_id)
+
+
 def sync_job(extra_selection: dg.AssetSelection | None = None) -> UnresolvedAssetJobDefinition:
     selection = dg.AssetSelection.assets(*sync_assets)
     if extra_selection is not None:
         selection = selection | extra_selection
     return dg.define_asset_job(
-        "litmos_sync", selection=selection, tags=SYNC_TAGS,
+        "litmos_sync", selection=selection, tags=SYNC_TAGS, hooks={discard_staging_on_failure},
         description="A full Litmos sync: extract, model, swap the snapshot, publish the c1z.",
     )
 

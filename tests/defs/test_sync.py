@@ -149,6 +149,7 @@ def test_unknown_configured_course_fails_before_anything_is_published(
         executed = {e.step_key for e in result.all_events if e.is_step_start}
         assert executed == {"litmos_extract"}  # no model build, swap or c1z write
         assert published(db, out_dir) == before
+        assert list((tmp_path / "staging").glob("*")) == []  # the failure hook removed it
 
 
 def test_blank_course_id_fails_the_sync_naming_the_setting(
@@ -195,6 +196,7 @@ def test_empty_user_list_blocks_the_full_job(tiny_sandbox: LitmosSandbox, tmp_pa
     assert checks(result)["users_not_empty"] is False
     assert list(step_failures(result)) == ["litmos_extract"]
     assert published(db, out_dir) == before
+    assert list((tmp_path / "staging").glob("*")) == []  # a blocking check's failure too
 
 
 def test_failed_sync_keeps_the_previous_snapshot(tiny_sandbox: LitmosSandbox, tmp_path: Path,

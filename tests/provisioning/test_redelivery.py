@@ -7,12 +7,19 @@ write to Litmos a second time, and must still finish the task in C1.
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import dagster as dg
 
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
+from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
 from litmos_pipeline.defs.provisioning import provision_job
-from litmos_pipeline.defs.publish import LITMOS_DONE_TAG, task_tags
+from litmos_pipeline.defs.publish import (
+    WORK_DONE_TAG,
+    PublishResource,
+    build_failure_sensor,
+    task_tags,
+)
 from tests.provisioning.conftest import World
 
 
@@ -47,7 +54,7 @@ def test_finish_task_failing_after_the_change_is_reported_by_the_next_run(
     first = _run(world, task, attempt=0)
     assert not first.success and world.c1.finished(task.id) is None
     assert world.tenant.enrollment(user_id, course_id) is not None
-    assert world.instance.get_run_by_id(first.run_id).tags.get(LITMOS_DONE_TAG) == "true"
+    assert world.instance.get_run_by_id(first.run_id).tags.get(WORK_DONE_TAG)
     writes = _writes(world)
 
     second = _run(world, task, attempt=1)
@@ -77,3 +84,29 @@ def test_a_first_delivery_writes_without_reading_first(world: World) -> None:
     writes = _writes(world)
     assert _run(world, task, attempt=0).success
     assert _writes(world) == writes + 1
+
+
+def test_the_failure_sensor_reports_a_done_change_as_a_success(world: World,
+                                                               tmp_path: Path) -> None:
+    user_id, course_id, task = _course_grant(world)
+    world.c1.fail_next_calls("FinishTask", count=3)
+    first = _run(world, task, attempt=0)
+    assert not first.success and world.c1.finished(task.id) is None
+    writes = _writes(world)
+
+    sensor = build_failure_sensor([provision_job])
+    [failure] = [e for e in first.all_events if e.event_type_value == "PIPELINE_FAILURE"]
+    run = world.instance.get_run_by_id(first.run_id)
+    resources = {**world.resources(), "publish": PublishResource(
+        c1z_output_dir=str(tmp_path / "c1z"))}
+    with dg.build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_event=failure, dagster_instance=world.instance,
+            dagster_run=run, resources=resources) as context:
+        sensor(context.for_run_failure())
+
+    finish = world.c1.finished(task.id)
+    assert finish is not None and finish.outcome == "success"  # not an error: it is done
+    response = v2.GrantManagerServiceGrantResponse()
+    assert finish.response.Unpack(response)
+    assert [g.id for g in response.grants] == [f"course:{course_id}:assigned:user:{user_id}"]
+    assert _writes(world) == writes
