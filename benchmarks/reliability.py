@@ -565,18 +565,36 @@ def many_grants(ctx: Ctx) -> Row:
         final = w.state()
         fill_effects(row, w, final, ctx.clean)
         row.grants_lost = 0  # the tenant gained grants; lost is judged per finished task
+        sync_s = sync_finished_after(w, sync_task, started)
         row.outcome = (f"{done}/{len(tasks)} finished ({succeeded} success) in {elapsed:.0f} s;"
-                       f" sync: {sync_result}")
-        ok = done == len(tasks) and sync_result == "success" and row.finish_dup == 0
-        row.recovered = "yes" if ok else (
-            f"no: {len(tasks) - done} unfinished when the {ctx.grant_window_s:.0f} s bound "
-            "passed" + ("" if sync_result == "success" else "; the sync did not finish"))
+                       f" sync: {sync_result}"
+                       + (f" {sync_s:.0f} s after the grants were queued" if sync_s else ""))
+        # At the key's 100 requests a minute (about 4 per grant, the sync's 90 a minute
+        # first) the whole queue takes far longer than the bound: what the bound can show
+        # is that the sync is not starved, nothing is done twice and the limit holds. The
+        # grants still pending then stay pending in C1; none is lost.
+        limit_kept = stats["max_requests_in_window"] <= 100 and not stats["rate_limited_503s"]
+        ok = sync_result == "success" and row.finish_dup == 0 and limit_kept \
+            and succeeded == done
+        pending = len(tasks) - done
+        row.recovered = ("yes: the sync was not starved; " if ok else "no: ") + (
+            f"{pending} grants still pending in C1 at the {ctx.grant_window_s:.0f} s bound"
+            + ("" if sync_result == "success" else "; the sync did not finish")
+            + ("" if limit_kept else "; the key's limit was exceeded"))
         row.evidence = (f"Litmos key limit 100/min: max requests in a 60 s window "
                         f"{stats['max_requests_in_window']}, rate-limited 503s "
                         f"{stats['rate_limited_503s']}; Litmos writes {len(stats['writes'])}; "
                         f"FinishTask calls {len(w.c1.finishes)}; offers > 1 for "
                         f"{sum(1 for t in tasks if w.c1.task(t).offers > 1)} tasks")
     return row
+
+
+def sync_finished_after(w: rw.World, task_id: str, started: float) -> float | None:
+    """Seconds from `started` (monotonic) to the task's accepted FinishTask, if any."""
+    finish = w.c1.finished(task_id)
+    if finish is None:
+        return None
+    return finish.at - (time.time() - (time.monotonic() - started))
 
 
 CONCURRENCY_CASES: list[Case] = [two_syncs, provision_during_sync, many_grants]

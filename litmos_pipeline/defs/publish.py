@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 PUBLISH = {"group_name": "c1_publish", "kinds": {"c1", "sqlite"}}
 LATEST = "latest.c1z"
 PROVISION_KINDS = {"grant", "revoke", "create_account"}
-MAX_TASKS_PER_TICK = 20
+MAX_TASKS_PER_TICK = 20  # new runs a tick asks for (each launch costs the daemon ~0.4 s)
+MAX_OFFERS_PER_TICK = 1000  # GetTask answers a tick takes (already-served ones included)
 FINISHED_TAG = "c1/finished"
 # Set once a task's work is done (Litmos holds the change and the audit records it, or the
 # c1z is uploaded): a failure after that point (FinishTask refused, the run killed) is not
@@ -222,15 +223,19 @@ def _poll_tasks(client: Any, instance: dg.DagsterInstance, sync_job: str, provis
     """
     deadline = time.monotonic() + window_s
     requests: list[dg.RunRequest] = []
-    handled = 0
-    while handled < MAX_TASKS_PER_TICK:
+    offers = 0
+    # Tasks whose runs are queued come back when their leases lapse, ahead of newer ones
+    # (C1 offers the oldest first): they are skipped, and do not count against the runs a
+    # tick may ask for, or a sync asked for behind hundreds of approvals would never be
+    # offered (measured: 28 of 950 queued grants served in 190 s, the sync never).
+    while len(requests) < MAX_TASKS_PER_TICK and offers < MAX_OFFERS_PER_TICK:
         task, next_poll_s, heartbeat_s = client.get_task()
         if task is None:
             if requests or time.monotonic() + max(next_poll_s, 0.2) > deadline:
                 break
             time.sleep(min(max(next_poll_s, 0.2), 1.0))
             continue
-        handled += 1
+        offers += 1
         request = _run_request(task, client, instance, sync_job, provision_job, heartbeat_s)
         if request is not None:
             requests.append(request)

@@ -8,7 +8,7 @@ import time
 import dagster as dg
 
 from litmos_pipeline.defs.provisioning import provision_job
-from litmos_pipeline.defs.publish import build_task_sensor
+from litmos_pipeline.defs.publish import MAX_TASKS_PER_TICK, build_task_sensor
 from litmos_pipeline.defs.resources import C1Resource
 from litmos_pipeline.defs.sync import sync_job
 from litmos_pipeline.sandbox.c1_server import C1Sandbox
@@ -138,3 +138,20 @@ def test_a_task_whose_runs_keep_failing_is_given_back_to_c1() -> None:
         finish = c1.finished(task_id)  # ...the task is finished, retryable, saying why
         assert finish is not None and finish.outcome == "error" and not finish.non_retryable
         assert "3 times" in finish.status_message
+
+
+def test_tasks_offered_again_while_queued_do_not_hide_newer_ones() -> None:
+    # C1 offers the oldest pending task first, and a queued run's task comes back when its
+    # lease lapses: those must not use up the tick, or newer tasks (a sync asked for behind
+    # many approvals) are never reached.
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=True)
+    with C1Sandbox(lease_timeout_s=0.5) as c1, dg.instance_for_test() as instance:
+        res = resources(c1)
+        for n in range(MAX_TASKS_PER_TICK):
+            c1.enqueue_grant("course:c1:assigned", f"user:u{n}")
+        for request in tick(sensor, instance, res):
+            instance.create_run_for_job(provision_job, run_config=request.run_config,
+                                        tags=request.tags)  # queued, never started
+        sync_task = c1.enqueue_sync_full()
+        time.sleep(0.8)  # every grant's lease lapses; they are offered again, first
+        assert [r.run_key for r in tick(sensor, instance, res)] == [sync_task]
