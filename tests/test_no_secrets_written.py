@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import secrets
 import shutil
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,11 +32,10 @@ import pytest
 
 from litmos_pipeline.c1 import c1z
 from litmos_pipeline.c1.credentials import SECRET_PREFIX, b64url_decode
-from litmos_pipeline.sandbox import processes
 from litmos_pipeline.sandbox.c1_server import C1Sandbox
 from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox, Response
-from litmos_pipeline.sandbox.tenant import Tenant, TenantSpec
-from litmos_pipeline.settings import PROJECT_ROOT
+from tests.defs.daemon import World as DaemonWorld
+from tests.defs.daemon import daemon_world as start_world
 
 # Random per test run, behind a marker: no file can hold it by chance or from an old run.
 API_KEY = f"LITMOSKEY-{secrets.token_hex(16)}-secret"  # 49 chars: Litmos allows 50
@@ -89,11 +86,13 @@ def _login_key(match: re.Match[bytes]) -> str:
 
 @dataclass
 class World:
-    litmos: LitmosSandbox
-    c1: C1Sandbox
-    home: Path
-    client_secret: str
+    """The daemon world and what its sandboxes served."""
+
+    base: DaemonWorld
     served: Served
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.base, name)
 
     def runs(self, task_id: str | None = None) -> list[dg.DagsterRun]:
         tags = {"c1/task_id": task_id} if task_id else None
@@ -106,39 +105,19 @@ class World:
 
 @contextmanager
 def daemon_world(tmp_path: Path) -> Iterator[World]:
-    """Both sandboxes (a tiny tenant, our API key) and a dagster-daemon, as in production."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    # The instance's storage exists before the daemon starts: two processes creating it
-    # at once can fail.
-    dg.DagsterInstance.from_config(str(home)).dispose()
+    """Both sandboxes (a tiny tenant, our API key) and a dagster-daemon, as in production.
+
+    Stopped before the scan: every file is flushed and closed.
+    """
     served = Served()
-    with LitmosSandbox(Tenant.generate(TenantSpec.preset("tiny")), api_key=API_KEY,
-                       rate_limit_per_minute=None) as litmos, \
-            C1Sandbox(lease_timeout_s=5, next_heartbeat_s=1) as c1:
+
+    def record(litmos: LitmosSandbox, c1: C1Sandbox) -> None:
         served.record_tokens(c1)
         served.record_login_keys(litmos)
-        client_id, secret = c1.register_client("secrets-scan")
-        env = {
-            **os.environ, "DAGSTER_HOME": str(home),
-            "LITMOS_API_KEY": API_KEY, "LITMOS_SOURCE": "pytest",
-            "LITMOS_BASE_URL": litmos.base_url, "LITMOS_REQUESTS_PER_MINUTE": "100000",
-            "LITMOS_MAX_RETRIES": "1", "LITMOS_DUCKDB_PATH": str(tmp_path / "data" / "w.duckdb"),
-            "C1Z_OUTPUT_DIR": str(tmp_path / "c1z"), "C1_SENSOR_INTERVAL_S": "1",
-            "C1_CLIENT_ID": client_id, "C1_CLIENT_SECRET": secret,
-            "C1_API_URL": c1.api_url, "C1_GRPC_TARGET": c1.grpc_target,
-        }
-        daemon = processes.start(
-            "dagster-daemon",
-            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-m",
-             "litmos_pipeline.definitions"],
-            env=env, ready_json=False, cwd=PROJECT_ROOT, log_path=tmp_path / "daemon.log")
-        try:
-            yield World(litmos, c1, home, secret, served)
-        finally:
-            # Stopped before the scan: every file is flushed and closed.
-            daemon.stop()
+
+    with start_world(tmp_path, latency_ms=0, api_key=API_KEY, before_daemon=record,
+                     lease_timeout_s=5, next_heartbeat_s=1) as base:
+        yield World(base, served)
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout_s: float) -> Any:

@@ -41,6 +41,7 @@ class World:
     c1: C1Sandbox
     home: Path
     data: Path  # the DuckDB file's folder (staging/ beside it) and c1z/
+    client_secret: str
 
     def runs_for(self, task_id: str) -> list[dg.DagsterRun]:
         return runs_for(self.home, task_id)
@@ -56,9 +57,13 @@ def runs_for(home: Path, task_id: str) -> list[dg.DagsterRun]:
 
 
 @contextmanager
-def daemon_world(tmp_path: Path, *, latency_ms: float = 50,
+def daemon_world(tmp_path: Path, *, latency_ms: float = 50, api_key: str | None = None,
+                 before_daemon: Callable[[LitmosSandbox, C1Sandbox], None] | None = None,
                  **c1_options: Any) -> Iterator[World]:
-    """Both sandboxes (a tiny tenant) and a dagster-daemon using the project's dagster.yaml."""
+    """Both sandboxes (a tiny tenant) and a dagster-daemon using the project's dagster.yaml.
+
+    `before_daemon` sees the sandboxes before any client talks to them.
+    """
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
@@ -67,8 +72,11 @@ def daemon_world(tmp_path: Path, *, latency_ms: float = 50,
     dg.DagsterInstance.from_config(str(home)).dispose()
     tenant = Tenant.generate(TenantSpec.preset("tiny"))
     c1_options = {"lease_timeout_s": 1.5, "next_heartbeat_s": 1, **c1_options}
-    with LitmosSandbox(tenant, rate_limit_per_minute=None, latency_ms=latency_ms) as litmos, \
-            C1Sandbox(**c1_options) as c1:
+    litmos_options: dict[str, Any] = {"api_key": api_key} if api_key else {}
+    with LitmosSandbox(tenant, rate_limit_per_minute=None, latency_ms=latency_ms,
+                       **litmos_options) as litmos, C1Sandbox(**c1_options) as c1:
+        if before_daemon:
+            before_daemon(litmos, c1)
         client_id, secret = c1.register_client("daemon")
         env = {
             **os.environ, "DAGSTER_HOME": str(home),
@@ -85,6 +93,6 @@ def daemon_world(tmp_path: Path, *, latency_ms: float = 50,
              "litmos_pipeline.definitions"],
             env=env, ready_json=False, cwd=PROJECT_ROOT, log_path=tmp_path / "daemon.log")
         try:
-            yield World(litmos, c1, home, tmp_path)
+            yield World(litmos, c1, home, tmp_path, secret)
         finally:
             daemon.stop()
