@@ -188,6 +188,8 @@ def build_task_sensor(sync_job: Any, provision_job: Any, interval_s: int,
         problem = c1.problem()
         if problem:
             return _report_once(context, problem)
+        if context.cursor:
+            context.update_cursor(None)  # fixed: a relapse is reported again
         if not c1.configured:
             return dg.SkipReason("C1_CLIENT_ID / C1_CLIENT_SECRET are not set")
         with c1.client() as client:
