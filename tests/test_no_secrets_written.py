@@ -19,8 +19,7 @@ import secrets
 import shutil
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from litmos_pipeline.sandbox.c1_server import C1Sandbox
 from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox, Response
 from tests.defs.daemon import World as DaemonWorld
 from tests.defs.daemon import daemon_world as start_world
+from tests.defs.daemon import wait_for
 
 # Random per test run, behind a marker: no file can hold it by chance or from an old run.
 API_KEY = f"LITMOSKEY-{secrets.token_hex(16)}-secret"  # 49 chars: Litmos allows 50
@@ -118,17 +118,6 @@ def daemon_world(tmp_path: Path) -> Iterator[World]:
     with start_world(tmp_path, latency_ms=0, api_key=API_KEY, before_daemon=record,
                      lease_timeout_s=5, next_heartbeat_s=1) as base:
         yield World(base, served)
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float) -> Any:
-    """Poll a condition (never a fixed sleep): a loaded machine only makes it slower."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # --------------------------------------------------------------------------- the scan
