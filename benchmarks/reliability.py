@@ -709,7 +709,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default="",
                    help="only cases whose title contains one of these (comma-separated)")
     p.add_argument("--grant-tasks", type=int, default=1000)
-    p.add_argument("--grant-window-s", type=float, default=180.0,
+    p.add_argument("--grant-window-s", type=float, default=360.0,
                    help="bound on the many-grant-tasks case")
     p.add_argument("--out", type=Path, default=REPORT)
     p.add_argument("--work-dir", type=Path, default=WORK_DIR)

@@ -36,7 +36,9 @@ PUBLISH = {"group_name": "c1_publish", "kinds": {"c1", "sqlite"}}
 LATEST = "latest.c1z"
 PROVISION_KINDS = {"grant", "revoke", "create_account"}
 MAX_TASKS_PER_TICK = 20  # new runs a tick asks for (each launch costs the daemon ~0.4 s)
-MAX_OFFERS_PER_TICK = 1000  # GetTask answers a tick takes (already-served ones included)
+# GetTask answers a tick takes (already served or passed over ones included): enough to
+# reach a sync behind a few hundred approvals in a tick or two, without polling C1 hard.
+MAX_OFFERS_PER_TICK = 200
 FINISHED_TAG = "c1/finished"
 # Set once a task's work is done (Litmos holds the change and the audit records it, or the
 # c1z is uploaded): a failure after that point (FinishTask refused, the run killed) is not
@@ -230,7 +232,9 @@ def _poll_tasks(client: Any, instance: dg.DagsterInstance, sync_job: str, provis
     # (C1 offers the oldest first): they are skipped, and do not count against the runs a
     # tick may ask for, or a sync asked for behind hundreds of approvals would never be
     # offered (measured: 28 of 950 queued grants served in 190 s, the sync never).
-    while len(requests) < MAX_TASKS_PER_TICK and offers < MAX_OFFERS_PER_TICK:
+    # Once a tick has its runs, it still looks further down C1's queue for a sync: the
+    # tasks passed over are left to lapse, and C1 offers them again on a later tick.
+    while offers < MAX_OFFERS_PER_TICK:
         task, next_poll_s, heartbeat_s = client.get_task()
         if task is None:
             if requests or time.monotonic() + max(next_poll_s, 0.2) > deadline:
@@ -238,6 +242,8 @@ def _poll_tasks(client: Any, instance: dg.DagsterInstance, sync_job: str, provis
             time.sleep(min(max(next_poll_s, 0.2), 1.0))
             continue
         offers += 1
+        if len(requests) >= MAX_TASKS_PER_TICK and task_kind(task) != "sync_full":
+            continue
         request = _run_request(task, client, instance, sync_job, provision_job, heartbeat_s)
         if request is not None:
             requests.append(request)

@@ -155,3 +155,18 @@ def test_tasks_offered_again_while_queued_do_not_hide_newer_ones() -> None:
         sync_task = c1.enqueue_sync_full()
         time.sleep(0.8)  # every grant's lease lapses; they are offered again, first
         assert [r.run_key for r in tick(sensor, instance, res)] == [sync_task]
+
+
+def test_a_sync_behind_more_approvals_than_a_tick_launches_is_reached() -> None:
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=True)
+    with C1Sandbox(lease_timeout_s=30) as c1, dg.instance_for_test() as instance:
+        res = resources(c1)
+        grants = [c1.enqueue_grant("course:c1:assigned", f"user:u{n}")
+                  for n in range(MAX_TASKS_PER_TICK + 30)]
+        sync_task = c1.enqueue_sync_full()
+        requests = tick(sensor, instance, res)
+        assert [r.run_key for r in requests] == [*grants[:MAX_TASKS_PER_TICK], sync_task]
+        assert requests[-1].tags["dagster/priority"] == "10"  # it goes first in the queue
+        # The approvals passed over are not lost: C1 offers them again once their leases
+        # lapse (here: a later tick after 30 s).
+        assert all(c1.task(t).offers == 1 for t in grants[MAX_TASKS_PER_TICK:])
