@@ -36,9 +36,10 @@ PUBLISH = {"group_name": "c1_publish", "kinds": {"c1", "sqlite"}}
 LATEST = "latest.c1z"
 PROVISION_KINDS = {"grant", "revoke", "create_account"}
 MAX_TASKS_PER_TICK = 20  # new runs a tick asks for (each launch costs the daemon ~0.4 s)
-# GetTask answers a tick takes (already served or passed over ones included): enough to
-# reach a sync behind a few hundred approvals in a tick or two, without polling C1 hard.
-MAX_OFFERS_PER_TICK = 200
+# GetTask answers a tick takes (already served or passed over ones included): a sync
+# behind up to this many waiting approvals is reached in one tick (~1.5 s of GetTask on
+# loopback). Deeper queues need runs that serve many tasks each (RELIABILITY.md).
+MAX_OFFERS_PER_TICK = 500
 FINISHED_TAG = "c1/finished"
 # Set once a task's work is done (Litmos holds the change and the audit records it, or the
 # c1z is uploaded): a failure after that point (FinishTask refused, the run killed) is not
