@@ -61,8 +61,8 @@ def provision_task(context: dg.OpExecutionContext, config: ProvisionTaskConfig,
             context.log.info(f"task {task.id} succeeded in an earlier run; reporting it again")
             result, replayed = Result(action, calls=[]), True
         else:
-            result, replayed = _apply(context, litmos, settings, action, dry_run, outcome,
-                                      redelivered=config.attempt > 0), False
+            result, replayed = _apply(context, litmos, warehouse, settings, action, dry_run,
+                                      outcome, redelivered=config.attempt > 0), False
     except (TaskRefused, LitmosError, UnsafeIdError) as exc:
         error = exc  # UnsafeIdError: an id no Litmos id looks like, refused for good
     kind = task.WhichOneof("task_type") or "unknown"
@@ -86,10 +86,11 @@ def provision_task(context: dg.OpExecutionContext, config: ProvisionTaskConfig,
     return dg.Output(outcome, metadata={k: v for k, v in outcome.items() if v is not None})
 
 
-def _apply(context: dg.OpExecutionContext, litmos: LitmosResource, settings: cfg.LitmosSettings,
-           action: Action, dry_run: bool, outcome: dict[str, Any], *,
-           redelivered: bool) -> Result:
-    with litmos.client(context.log, provisioning=True) as client:
+def _apply(context: dg.OpExecutionContext, litmos: LitmosResource,
+           warehouse: WarehouseResource, settings: cfg.LitmosSettings, action: Action,
+           dry_run: bool, outcome: dict[str, Any], *, redelivered: bool) -> Result:
+    with litmos.client(context.log, provisioning=True,
+                       budget_path=warehouse.key_budget_path()) as client:
         provisioner = Provisioner(client, course_filter=settings.course_ids,
                                   send_messages=settings.send_messages, dry_run=dry_run,
                                   verify_first=redelivered, log=context.log.info)

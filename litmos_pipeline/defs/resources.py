@@ -37,6 +37,14 @@ from litmos_pipeline.c1.credentials import (
 )
 from litmos_pipeline.c1.heartbeat import TaskHeartbeat
 from litmos_pipeline.c1.ksuid import ksuid_from
+from litmos_pipeline.litmos.budget import (
+    BUDGET_FILE,
+    PROVISION,
+    SYNC,
+    KeyBudget,
+    Shares,
+    key_id,
+)
 from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.warehouse import store
 
@@ -83,24 +91,37 @@ class LitmosResource(dg.ConfigurableResource):
     @contextmanager
     def client(
         self, log: logging.Logger | dg.DagsterLogManager | None = None, *,
-        provisioning: bool = False,
+        provisioning: bool = False, budget_path: Path | None = None,
     ) -> Iterator[LitmosClient]:
-        """A paced client: the sync's budget, or the small one kept for provisioning."""
+        """A paced client: the sync's rate, or the small one kept for provisioning.
+
+        With `budget_path` (the warehouse's `key_budget_path()`), every request is also
+        drawn from the key's budget shared by all the project's processes (litmos.budget):
+        the key's limit is the two rates added (90 + 10 = 100 a minute by default).
+        """
         s = self.settings()
         rate = s.provision_requests_per_minute if provisioning else s.requests_per_minute
         progress: Callable[[str], None] | None = log.info if log is not None else None
+        budget = None
+        if budget_path is not None:
+            shares = Shares.for_rates(s.requests_per_minute, s.provision_requests_per_minute)
+            budget = KeyBudget(budget_path, key_id(s.base_url, s.api_key.get_secret_value()),
+                               shares)
         # A provisioning run makes a handful of calls: all at once if the minute has room.
         # A sync spaces its starts evenly, with a burst of a few so that a slow answer
         # does not cost its slot for good; the 60 s window still caps the minute.
         client = LitmosClient(
             s.base_url, s.api_key, s.source,
             requests_per_minute=rate, burst=int(rate) if provisioning else SYNC_BURST,
+            budget=budget, lane=PROVISION if provisioning else SYNC,
             max_retries=s.max_retries, timeout_s=s.timeout_s, on_progress=progress,
         )
         try:
             yield client
         finally:
             client.close()
+            if budget is not None:
+                budget.close()
 
 
 @dataclass(frozen=True)
@@ -125,6 +146,10 @@ class WarehouseResource(dg.ConfigurableResource):
             "LITMOS_HISTORY_RETENTION": self.history_retention,
             "LITMOS_DUCKDB_MEMORY_LIMIT": self.memory_limit,
         })
+
+    def key_budget_path(self) -> Path:
+        """The Litmos key's shared request budget (litmos.budget), beside the DuckDB file."""
+        return self.settings().duckdb_path.parent / BUDGET_FILE
 
     def staging_path(self, run_id: str) -> Path:
         return self.settings().staging_dir / f"{run_id}.duckdb"

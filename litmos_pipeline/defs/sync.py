@@ -86,7 +86,9 @@ def litmos_extract(context: dg.AssetExecutionContext, litmos: LitmosResource,
     started = time.monotonic()
     settings = litmos.settings()
     roles = ("member", "leader", "admin") if settings.sync_team_roles else ("member",)
-    with litmos.client(context.log) as client, warehouse.staging(context.run_id) as con:
+    budget = warehouse.key_budget_path()
+    with litmos.client(context.log, budget_path=budget) as client, \
+            warehouse.staging(context.run_id) as con:
         results = extract.load_all(con, client, course_ids=settings.course_ids, roles=roles,
                                    progress=context.log.info)
         previews = {asset: store.preview_markdown(con, sql)

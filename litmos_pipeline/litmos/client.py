@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from litmos_pipeline.litmos.budget import SYNC, KeyBudget
 from litmos_pipeline.litmos.ids import check_id, path_segment
 from litmos_pipeline.litmos.pacing import Pacer
 from litmos_pipeline.litmos.records import (
@@ -118,6 +119,8 @@ class LitmosClient:
         *,
         requests_per_minute: float | None = 90.0,
         burst: int = 1,
+        budget: KeyBudget | None = None,
+        lane: str = SYNC,
         max_retries: int = 6,
         timeout_s: float = 60.0,
         backoff_base_s: float = 1.0,
@@ -139,6 +142,9 @@ class LitmosClient:
         self._sleep = sleep
         self.on_progress = on_progress
         self._pacer = Pacer(requests_per_minute, burst=burst, sleep=sleep)
+        # The key's budget, shared with the project's other processes (see litmos.budget).
+        self._budget = budget
+        self._lane = lane
         self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         # Pages may be fetched from several threads at once (see litmos.prefetch).
         self._lock = threading.Lock()
@@ -281,6 +287,8 @@ class LitmosClient:
         while True:
             with self._api_busy():
                 waited = self._pacer.wait()
+                if self._budget is not None:
+                    waited += self._budget.acquire(self._lane)
                 sent = time.monotonic()
                 too_large: LitmosTooLarge | None = None
                 try:

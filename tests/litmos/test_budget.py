@@ -1,0 +1,146 @@
+"""The key's request budget shared across processes (litmos.budget)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+from litmos_pipeline.litmos.budget import PROVISION, SYNC, KeyBudget, Shares, key_id
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def budget(path: Path, clock: FakeClock, shares: Shares | None = None) -> KeyBudget:
+    return KeyBudget(path, "k", shares or Shares.for_rates(90, 10), clock=clock,
+                     sleep=clock.sleep)
+
+
+def take(b: KeyBudget, lane: str, limit: int = 1000) -> int:
+    n = 0
+    while n < limit and b.try_acquire(lane):
+        n += 1
+    return n
+
+
+def wait_for_the_window(clock: FakeClock, waiter: KeyBudget, lane: str) -> None:
+    """Half a second before the window frees, the waiting lane polls once more (as it does
+    every 0.5 s), then the window frees."""
+    clock.now += 61.5
+    assert not waiter.try_acquire(lane)
+    clock.now += 0.5
+
+
+def test_shares_follow_the_two_rates() -> None:
+    assert Shares.for_rates(90, 10) == Shares(100, 45, 10)
+    assert Shares.for_rates(9, 1) == Shares(10, 4, 1)
+
+
+def test_the_window_holds_the_key_limit_and_then_frees(tmp_path: Path) -> None:
+    clock = FakeClock()
+    b = budget(tmp_path / "b.sqlite", clock)
+    assert take(b, PROVISION) == 100
+    started = clock.now
+    assert b.acquire(PROVISION) > 0  # blocks until the first second's starts leave
+    assert clock.now - started >= 61.0  # the window plus the in-flight margin
+    assert b.counts() == {SYNC: 0, PROVISION: 1}
+
+
+def test_a_waiting_sync_keeps_half_its_rate_against_a_flood_of_grants(tmp_path: Path) -> None:
+    clock = FakeClock()
+    path = tmp_path / "b.sqlite"
+    grants, sync = budget(path, clock), budget(path, clock)
+    assert take(grants, PROVISION) == 100
+    assert not sync.try_acquire(SYNC)  # held back: it now waits
+    wait_for_the_window(clock, sync, SYNC)
+    # The grants may take the window only as far as leaves the sync its 45.
+    assert take(grants, PROVISION) == 100 - 45
+    assert take(sync, SYNC) == 45
+
+
+def test_provisioning_keeps_its_share_beside_a_sync(tmp_path: Path) -> None:
+    clock = FakeClock()
+    path = tmp_path / "b.sqlite"
+    grants, sync = budget(path, clock), budget(path, clock)
+    assert take(sync, SYNC) == 100  # alone, a lane may use the whole key
+    assert not grants.try_acquire(PROVISION)
+    wait_for_the_window(clock, grants, PROVISION)
+    assert take(sync, SYNC) == 90
+    assert take(grants, PROVISION) == 10
+
+
+def test_a_lane_that_gave_up_waiting_reserves_nothing(tmp_path: Path) -> None:
+    clock = FakeClock()
+    path = tmp_path / "b.sqlite"
+    grants, sync = budget(path, clock), budget(path, clock)
+    take(grants, PROVISION)
+    assert not sync.try_acquire(SYNC)
+    clock.now += 63  # the window has passed, and the sync's waiting row (2 s) is stale
+    assert take(grants, PROVISION) == 100
+
+
+def test_keys_do_not_share_a_budget(tmp_path: Path) -> None:
+    clock = FakeClock()
+    path = tmp_path / "b.sqlite"
+    shares = Shares.for_rates(9, 1)
+    a = KeyBudget(path, key_id("u", "key-a"), shares, clock=clock, sleep=clock.sleep)
+    b = KeyBudget(path, key_id("u", "key-b"), shares, clock=clock, sleep=clock.sleep)
+    assert take(a, SYNC) == 10
+    assert take(b, SYNC) == 10
+    assert "key-a" not in key_id("u", "key-a")
+
+
+def test_a_clock_stepped_back_does_not_block_for_ever(tmp_path: Path) -> None:
+    clock = FakeClock()
+    b = budget(tmp_path / "b.sqlite", clock)
+    take(b, SYNC)
+    clock.now -= 3600  # rows "from the future" are dropped
+    assert b.try_acquire(SYNC)
+
+
+def test_unknown_lane_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="lane"):
+        budget(tmp_path / "b.sqlite", FakeClock()).acquire("bulk")
+
+
+WINDOW_S = 2.0
+LIMIT = 20
+
+
+def _worker(path: str, lane: str, n: int, out: multiprocessing.Queue) -> None:
+    # A 2 s window in 50 ms buckets stands in for the key's minute.
+    b = KeyBudget(Path(path), "k", Shares(LIMIT, 8, 4), window_s=WINDOW_S, margin_s=0.0,
+                  bucket_s=0.05)
+    for _ in range(n):
+        b.acquire(lane)
+        out.put((lane, time.time()))
+    b.close()
+
+
+def test_processes_together_never_exceed_the_limit(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    lanes = [SYNC, PROVISION, PROVISION, PROVISION]
+    procs = [ctx.Process(target=_worker, args=(str(tmp_path / "b.sqlite"), lane, 15, out))
+             for lane in lanes]
+    for p in procs:
+        p.start()
+    starts = [out.get(timeout=120) for _ in range(15 * len(lanes))]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    times = sorted(t for _, t in starts)
+    busiest = max(sum(1 for u in times[i:] if u < t + WINDOW_S) for i, t in enumerate(times))
+    assert busiest <= LIMIT
+    assert sum(1 for lane, _ in starts if lane == SYNC) == 15
