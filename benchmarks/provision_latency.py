@@ -69,7 +69,7 @@ def run_breakdown(home: Path, task_id: str, sent: float,
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         records = instance.get_run_records(
-            filters=dg.RunsFilter(tags={"c1/task_id": task_id}), limit=1)
+            filters=dg.RunsFilter(tags={f"c1/task.{task_id}": "1"}), limit=1)
     if not records:
         return {}
     record = records[0]

@@ -497,7 +497,7 @@ def two_syncs(ctx: Ctx) -> Row:
         final = w.state()
         results = [finish_text(w, t) for t in tasks]
         uploads = [len(w.c1.uploads(t)) for t in tasks]
-        runs = [len(rw.runs_of(w, {rw.TASK_TAG: t})) for t in tasks]
+        runs = [len(rw.runs_of(w, rw.task_filter(t))) for t in tasks]
         row.outcome = f"tasks: {results}; uploads {uploads}; " + verdict(final, final, ctx.clean)
         ok = results == ["success"] * 2 and uploads == [1, 1] and final.same_tables(ctx.clean)
         row.recovered = "yes" if ok else "no"

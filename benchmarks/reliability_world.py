@@ -45,7 +45,6 @@ RUN_TIMEOUT_S = 240.0
 DAEMON_STOP_S = 20.0
 POLL_S = 0.2
 PID_RE = re.compile(r"Started process for run \(pid: (\d+)\)")
-TASK_TAG = "c1/task_id"
 
 
 def tenant_spec(preset: str) -> TenantSpec:
@@ -266,8 +265,13 @@ def runs_of(world: World, tags: dict[str, str] | None = None) -> list[Any]:
         return list(inst.get_runs(filters=dg.RunsFilter(tags=tags or {})))
 
 
+def task_filter(task_id: str) -> dict[str, str]:
+    """The run tags of every run that served `task_id`, alone or in a batch."""
+    return {f"c1/task.{task_id}": "1"}
+
+
 def run_for_task(world: World, task_id: str) -> Any | None:
-    runs = runs_of(world, {TASK_TAG: task_id})
+    runs = runs_of(world, task_filter(task_id))
     return runs[0] if runs else None
 
 

@@ -95,7 +95,7 @@ class World:
         return getattr(self.base, name)
 
     def runs(self, task_id: str | None = None) -> list[dg.DagsterRun]:
-        tags = {"c1/task_id": task_id} if task_id else None
+        tags = {f"c1/task.{task_id}": "1"} if task_id else None
         with dg.DagsterInstance.from_config(str(self.home)) as instance:
             return list(instance.get_runs(filters=dg.RunsFilter(tags=tags)))
 

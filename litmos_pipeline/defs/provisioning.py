@@ -1,4 +1,7 @@
-"""The provision job: one C1 task (grant, revoke, create_account) -> Litmos -> FinishTask."""
+"""The provision job: C1 tasks (grant, revoke, create_account) -> Litmos -> FinishTask.
+
+A run serves one task, or a batch of them one after another when C1's queue is deep.
+"""
 
 import base64
 import time
@@ -11,9 +14,9 @@ from litmos_pipeline import settings as cfg
 from litmos_pipeline.c1.client import BatonClient
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
-from litmos_pipeline.defs.publish import mark_task_finished, work_done
 from litmos_pipeline.defs.resources import C1Resource, LitmosResource, WarehouseResource
-from litmos_pipeline.litmos.client import LitmosError
+from litmos_pipeline.defs.tasks import mark_task_finished, work_done
+from litmos_pipeline.litmos.client import LitmosClient, LitmosError
 from litmos_pipeline.litmos.ids import UnsafeIdError
 from litmos_pipeline.provisioning.flow import (
     Action,
@@ -34,37 +37,70 @@ class ProvisionResource(dg.ConfigurableResource):
         return cfg.load(cfg.ProvisionSettings, {"LITMOS_PROVISION_DRY_RUN": self.dry_run})
 
 
-class ProvisionTaskConfig(dg.Config):
+class ServedTask(dg.Config):
     task_b64: str  # the C1 task, protobuf-encoded, as the task sensor received it
-    attempt: int = 0  # runs that served this task before (publish.served_before)
+    attempt: int = 0  # runs that served this task before (tasks.served_before)
 
 
-@dg.op(description="Validate the task, change Litmos, read back, record, finish in C1.")
+class ProvisionTaskConfig(dg.Config):
+    tasks: list[ServedTask]  # one, or a batch when C1's queue is deep (publish.py)
+
+
+@dg.op(description="For each task: validate, change Litmos, read back, record, finish in C1.")
 def provision_task(context: dg.OpExecutionContext, config: ProvisionTaskConfig,
                    litmos: LitmosResource, warehouse: WarehouseResource, c1: C1Resource,
                    provision: ProvisionResource) -> dg.Output[dict[str, Any]]:
+    # One client for the batch: its requests are drawn from the key's shared budget.
+    settings, dry_run = litmos.settings(), provision.settings().dry_run
+    with litmos.client(context.log, provisioning=True,
+                       budget_path=warehouse.key_budget_path()) as client:
+        outcomes = [_serve(context, served, client, settings, warehouse, c1, dry_run)
+                    for served in config.tasks]
+    failed = [o for o in outcomes if o["outcome"] == "failed"]
+    if failed:
+        # Every task was finished in C1 with its own outcome; the run still shows failed.
+        described = "; ".join(f"task {o['task_id']} ({o['kind']}): {o['message']}"
+                              for o in failed)
+        raise dg.Failure(description=f"{len(failed)} of {len(outcomes)} tasks failed: "
+                                     f"{described}"[:4000],
+                         metadata={"retryable": any(o["retryable"] for o in failed)},
+                         allow_retries=False)
+    if len(outcomes) == 1:
+        outcome = outcomes[0]
+        return dg.Output(outcome, metadata={k: v for k, v in outcome.items() if v is not None})
+    return dg.Output({"tasks": outcomes}, metadata={
+        "tasks": len(outcomes), "succeeded": sum(o["outcome"] == "succeeded" for o in outcomes),
+        "litmos_requests": client.stats.requests})
+
+
+def _serve(context: dg.OpExecutionContext, served: ServedTask, client: LitmosClient,
+           settings: cfg.LitmosSettings, warehouse: WarehouseResource, c1: C1Resource,
+           dry_run: bool) -> dict[str, Any]:
+    """One task, start to FinishTask; its failure is reported, not raised."""
     started = time.monotonic()
     requested_at = store.now_utc()
-    task = baton.Task.FromString(base64.b64decode(config.task_b64))
-    settings = litmos.settings()
-    dry_run = provision.settings().dry_run
+    task = baton.Task.FromString(base64.b64decode(served.task_b64))
     outcome: dict[str, Any] = {"task_id": task.id, "dry_run": dry_run}
     action: Action | None = None
     result: Result | None = None
     error: Exception | None = None
     replayed = False
+    requests_before = client.stats.requests
     try:
         action = action_for(task)
-        if config.attempt and action.grant_id and _succeeded_before(warehouse, task.id):
+        if served.attempt and action.grant_id and _succeeded_before(warehouse, task.id):
             # An earlier run changed Litmos and recorded it, then died or lost FinishTask:
             # report the same outcome again without a second Litmos write.
             context.log.info(f"task {task.id} succeeded in an earlier run; reporting it again")
             result, replayed = Result(action, calls=[]), True
         else:
-            result, replayed = _apply(context, litmos, warehouse, settings, action, dry_run,
-                                      outcome, redelivered=config.attempt > 0), False
+            provisioner = Provisioner(client, course_filter=settings.course_ids,
+                                      send_messages=settings.send_messages, dry_run=dry_run,
+                                      verify_first=served.attempt > 0, log=context.log.info)
+            result = provisioner.apply(action)
     except (TaskRefused, LitmosError, UnsafeIdError) as exc:
         error = exc  # UnsafeIdError: an id no Litmos id looks like, refused for good
+    outcome["litmos_requests"] = client.stats.requests - requests_before
     kind = task.WhichOneof("task_type") or "unknown"
     retryable = isinstance(error, LitmosError) and error.retryable
     status = "failed" if error else ("dry_run" if dry_run else "succeeded")
@@ -72,8 +108,8 @@ def provision_task(context: dg.OpExecutionContext, config: ProvisionTaskConfig,
     _record(warehouse, context, task.id, kind, action, result, status, retryable, message,
             requested_at, record_grants=not (error or dry_run or replayed))
     if status == "succeeded" and result is not None:
-        work_done(context.instance, context.run_id, _response(kind, result))
-    _finish(context, c1, task.id, kind, action, result, error, dry_run, retryable)
+        work_done(context.instance, context.run_id, task.id, _response(kind, result))
+    _finish(context, c1, task.id, kind, result, error, dry_run, retryable)
     outcome.update(kind=kind, outcome=status, retryable=retryable, message=message,
                    seconds=round(time.monotonic() - started, 2))
     if action is not None and action.grant_id and status == "succeeded":
@@ -81,22 +117,8 @@ def provision_task(context: dg.OpExecutionContext, config: ProvisionTaskConfig,
             asset_key="c1_grants", description=f"{kind} of {action.grant_id} (task {task.id})",
             metadata={"task_id": task.id, "change": kind, "grant_id": action.grant_id}))
     if error is not None:
-        raise dg.Failure(description=f"task {task.id} ({kind}) failed: {message}",
-                         metadata={"retryable": retryable}, allow_retries=False)
-    return dg.Output(outcome, metadata={k: v for k, v in outcome.items() if v is not None})
-
-
-def _apply(context: dg.OpExecutionContext, litmos: LitmosResource,
-           warehouse: WarehouseResource, settings: cfg.LitmosSettings, action: Action,
-           dry_run: bool, outcome: dict[str, Any], *, redelivered: bool) -> Result:
-    with litmos.client(context.log, provisioning=True,
-                       budget_path=warehouse.key_budget_path()) as client:
-        provisioner = Provisioner(client, course_filter=settings.course_ids,
-                                  send_messages=settings.send_messages, dry_run=dry_run,
-                                  verify_first=redelivered, log=context.log.info)
-        result = provisioner.apply(action)
-        outcome["litmos_requests"] = client.stats.requests
-    return result
+        context.log.error(f"task {task.id} ({kind}) failed: {message}")
+    return outcome
 
 
 def _succeeded_before(warehouse: WarehouseResource, task_id: str) -> bool:
@@ -145,8 +167,8 @@ def _user_params(user: dict[str, Any]) -> dict[str, Any]:
 
 
 def _finish(context: dg.OpExecutionContext, c1: C1Resource, task_id: str, kind: str,
-            action: Action | None, result: Result | None, error: Exception | None,
-            dry_run: bool, retryable: bool) -> None:
+            result: Result | None, error: Exception | None, dry_run: bool,
+            retryable: bool) -> None:
     if not c1.configured:
         context.log.warning("C1 is not configured: the outcome is recorded but not reported")
         return
@@ -156,7 +178,9 @@ def _finish(context: dg.OpExecutionContext, c1: C1Resource, task_id: str, kind: 
         client.finish_task_error(task_id, reason, non_retryable=not retryable)
     else:
         client.finish_task_success(task_id, _response(kind, result))
-    mark_task_finished(context.instance, context.run_id)
+    mark_task_finished(context.instance, context.run_id, task_id)
+    if c1.heartbeat is not None:
+        c1.heartbeat.finished(task_id)
     context.log.info(f"finished C1 task {task_id}")
 
 
@@ -174,6 +198,6 @@ def _response(kind: str, result: Result) -> Message:
 
 
 @dg.job(name="litmos_provision", tags={"litmos/provision": "task"},
-        description="Carries out one C1 access request in Litmos (launched by c1_task_sensor).")
+        description="Carries out C1 access requests in Litmos (launched by c1_task_sensor).")
 def provision_job() -> None:
     provision_task()

@@ -2,6 +2,7 @@
 
 import base64
 import logging
+import math
 import os
 import shutil
 import time
@@ -10,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from google.protobuf import any_pb2
-from google.protobuf.message import Message
 
 from litmos_pipeline import files
 from litmos_pipeline import settings as cfg
@@ -19,15 +18,26 @@ from litmos_pipeline.c1 import c1z_process
 from litmos_pipeline.c1.client import C1Error, task_kind
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.defs.resources import (
-    HEARTBEAT_TAG,
-    TASK_ID_TAG,
-    TASK_KIND_TAG,
     C1Resource,
     WarehouseResource,
     run_sync_identity,
     sync_identity,
 )
 from litmos_pipeline.defs.sync import SYNC_TAGS
+from litmos_pipeline.defs.tasks import (
+    ATTEMPT_TAG,
+    HEARTBEAT_TAG,
+    TASK_ID_TAG,
+    batch_tags,
+    is_finished,
+    mark_task_finished,
+    recorded_work,
+    run_task_ids,
+    served_before,
+    served_by_another_run,
+    task_tags,
+    work_done,
+)
 from litmos_pipeline.warehouse import snapshot, store
 
 log = logging.getLogger(__name__)
@@ -35,18 +45,15 @@ log = logging.getLogger(__name__)
 PUBLISH = {"group_name": "c1_publish", "kinds": {"c1", "sqlite"}}
 LATEST = "latest.c1z"
 PROVISION_KINDS = {"grant", "revoke", "create_account"}
-MAX_TASKS_PER_TICK = 20  # new runs a tick asks for (each launch costs the daemon ~0.4 s)
+SERVED_KINDS = PROVISION_KINDS | {"sync_full"}
+MAX_RUNS_PER_TICK = 20  # new runs a tick asks for (each launch costs the daemon ~0.4 s)
+# A deep queue is served in batches: up to this many tasks a run, one after another (each
+# run costs ~3 s of CPU to start; the key's budget, not the run count, paces the work).
+MAX_TASKS_PER_RUN = 25
 # GetTask answers a tick takes (already served or passed over ones included): a sync
 # behind up to this many waiting approvals is reached in one tick (~1.5 s of GetTask on
-# loopback). Deeper queues need runs that serve many tasks each (RELIABILITY.md).
+# loopback), and a tick takes at most MAX_RUNS_PER_TICK * MAX_TASKS_PER_RUN approvals.
 MAX_OFFERS_PER_TICK = 500
-FINISHED_TAG = "c1/finished"
-# Set once a task's work is done (Litmos holds the change and the audit records it, or the
-# c1z is uploaded): a failure after that point (FinishTask refused, the run killed) is not
-# the task's failure. The value is the success response for FinishTask (see work_done).
-WORK_DONE_TAG = "c1/work_done"
-NO_RESPONSE = "-"
-ATTEMPT_TAG = "c1/attempt"
 FAILURE_SENSOR_INTERVAL_S = 5
 MAX_RUNS_PER_TASK = 3
 
@@ -135,9 +142,9 @@ def _upload_and_finish(context: dg.AssetExecutionContext, c1: C1Resource, task_i
     client = c1.run_client()
     started = time.monotonic()
     digest = client.upload_asset(task_id, path)
-    work_done(context.instance, context.run_id, None)
+    work_done(context.instance, context.run_id, task_id, None)
     client.finish_task_success(task_id, None)
-    mark_task_finished(context.instance, context.run_id)
+    mark_task_finished(context.instance, context.run_id, task_id)
     context.log.info(f"uploaded {path.name} to C1 for task {task_id} and finished it")
     return {"c1_task_id": task_id, "upload_s": round(time.monotonic() - started, 2),
             "uploaded_sha256": digest}
@@ -157,21 +164,6 @@ def _prune(out_dir: Path, keep: int) -> int:
     for old in files[keep:]:
         old.unlink(missing_ok=True)
     return len(files[keep:])
-
-
-def task_tags(task: baton.Task) -> dict[str, str]:
-    """Tags a run gets from its task, so the UI can filter runs by task, kind and target."""
-    kind = task_kind(task)
-    tags = {TASK_ID_TAG: task.id, TASK_KIND_TAG: kind}
-    if kind == "grant":
-        tags["c1/entitlement"] = task.grant.entitlement.id
-        tags["c1/principal"] = task.grant.principal.id.resource
-    elif kind == "revoke":
-        tags["c1/entitlement"] = task.revoke.grant.entitlement.id
-        tags["c1/principal"] = task.revoke.grant.principal.id.resource
-    elif kind == "create_account":
-        tags["c1/principal"] = task.create_account.account_info.login
-    return tags
 
 
 def build_task_sensor(sync_job: Any, provision_job: Any, interval_s: int,
@@ -227,27 +219,88 @@ def _poll_tasks(client: Any, instance: dg.DagsterInstance, sync_job: str, provis
     whole loop later. Returns as soon as a batch of tasks is drained.
     """
     deadline = time.monotonic() + window_s
-    requests: list[dg.RunRequest] = []
+    syncs: list[dg.RunRequest] = []
+    approvals: list[tuple[baton.Task, int]] = []
+    heartbeat_s = 30.0
     offers = 0
     # Tasks whose runs are queued come back when their leases lapse, ahead of newer ones
-    # (C1 offers the oldest first): they are skipped, and do not count against the runs a
-    # tick may ask for, or a sync asked for behind hundreds of approvals would never be
+    # (C1 offers the oldest first): they are skipped, and do not count against what a
+    # tick may take, or a sync asked for behind hundreds of approvals would never be
     # offered (measured: 28 of 950 queued grants served in 190 s, the sync never).
-    # Once a tick has its runs, it still looks further down C1's queue for a sync: the
-    # tasks passed over are left to lapse, and C1 offers them again on a later tick.
+    # Once a tick has all the approvals it may take, it still looks further down C1's
+    # queue for a sync: the tasks passed over lapse, and C1 offers them again later.
     while offers < MAX_OFFERS_PER_TICK:
         task, next_poll_s, heartbeat_s = client.get_task()
         if task is None:
-            if requests or time.monotonic() + max(next_poll_s, 0.2) > deadline:
+            if syncs or approvals or time.monotonic() + max(next_poll_s, 0.2) > deadline:
                 break
             time.sleep(min(max(next_poll_s, 0.2), 1.0))
             continue
         offers += 1
-        if len(requests) >= MAX_TASKS_PER_TICK and task_kind(task) != "sync_full":
+        kind = task_kind(task)
+        full = len(approvals) >= MAX_RUNS_PER_TICK * MAX_TASKS_PER_RUN
+        if kind in PROVISION_KINDS and full:
             continue
-        request = _run_request(task, client, instance, sync_job, provision_job, heartbeat_s)
-        if request is not None:
-            requests.append(request)
+        attempt = _attempt(task, client, instance) if kind in SERVED_KINDS else None
+        if kind == "sync_full" and attempt is not None:
+            syncs.append(_sync_request(task, attempt, sync_job, heartbeat_s))
+        elif kind in PROVISION_KINDS and attempt is not None:
+            approvals.append((task, attempt))
+        elif kind not in SERVED_KINDS:
+            _answer_other(client, task, kind)
+    return syncs + _provision_requests(approvals, provision_job, heartbeat_s)
+
+
+def _attempt(task: baton.Task, client: Any, instance: dg.DagsterInstance) -> int | None:
+    """Runs that served the task before; None when it is not to be served now."""
+    attempt = served_before(instance, task.id)
+    if attempt is None:
+        return None  # a run for it is queued or under way: C1 re-offered a waiting task
+    if attempt >= MAX_RUNS_PER_TASK:
+        # Failing for good (a task C1 keeps offering must not launch runs for ever):
+        # give it back to C1 as a retryable error, which it may offer again later.
+        client.finish_task_error(task.id, f"litmos-pipeline ran this task {attempt} "
+                                 "times and every run failed; see the Dagster runs tagged "
+                                 f"c1/task.{task.id}", non_retryable=False)
+        return None
+    return attempt
+
+
+def _run_key(task: baton.Task, attempt: int) -> str:
+    # The first run's key is the task id; a task C1 offers again after its runs ended
+    # (failed, killed, or finished without C1 hearing of it) gets a new run.
+    return task.id if attempt == 0 else f"{task.id}#{attempt}"
+
+
+def _sync_request(task: baton.Task, attempt: int, sync_job: str,
+                  heartbeat_s: float) -> dg.RunRequest:
+    tags = {**task_tags(task), HEARTBEAT_TAG: f"{heartbeat_s:g}", ATTEMPT_TAG: str(attempt),
+            **SYNC_TAGS}
+    return dg.RunRequest(run_key=_run_key(task, attempt), job_name=sync_job, tags=tags)
+
+
+def _provision_requests(approvals: list[tuple[baton.Task, int]], provision_job: str,
+                        heartbeat_s: float) -> list[dg.RunRequest]:
+    """One run per approval while they are few; batches when C1's queue is deep."""
+    if not approvals:
+        return []
+    runs = min(MAX_RUNS_PER_TICK, len(approvals))
+    size = min(MAX_TASKS_PER_RUN, math.ceil(len(approvals) / runs))
+    requests = []
+    for start in range(0, len(approvals), size):
+        batch = approvals[start:start + size]
+        first, attempt = batch[0]
+        if len(batch) == 1:
+            tags = {**task_tags(first), ATTEMPT_TAG: str(attempt)}
+            run_key = _run_key(first, attempt)
+        else:
+            tags = batch_tags([task for task, _ in batch])
+            run_key = f"{_run_key(first, attempt)}+{len(batch) - 1}"
+        config = {"tasks": [{"task_b64": _encode_task(t), "attempt": a} for t, a in batch]}
+        requests.append(dg.RunRequest(
+            run_key=run_key, job_name=provision_job,
+            tags={**tags, HEARTBEAT_TAG: f"{heartbeat_s:g}"},
+            run_config={"ops": {"provision_task": {"config": config}}}))
     return requests
 
 
@@ -261,46 +314,12 @@ def _hello_once(client: Any) -> None:
         _HELLO_SENT.add(client.host_id)
 
 
-def _run_request(task: baton.Task, client: Any, instance: dg.DagsterInstance, sync_job: str,
-                 provision_job: str, heartbeat_s: float) -> dg.RunRequest | None:
-    kind = task_kind(task)
-    if kind in PROVISION_KINDS or kind == "sync_full":
-        attempt = served_before(instance, task.id)
-        if attempt is None:
-            return None  # a run for it is queued or under way: C1 re-offered a waiting task
-        if attempt >= MAX_RUNS_PER_TASK:
-            # Failing for good (a task C1 keeps offering must not launch runs for ever):
-            # give it back to C1 as a retryable error, which it may offer again later.
-            client.finish_task_error(task.id, f"litmos-pipeline ran this task {attempt} "
-                                     "times and every run failed; see the Dagster runs tagged "
-                                     f"{TASK_ID_TAG}={task.id}", non_retryable=False)
-            return None
-        # The first run's key is the task id; a task C1 offers again after its runs ended
-        # (failed, killed, or finished without C1 hearing of it) gets a new run.
-        run_key = task.id if attempt == 0 else f"{task.id}#{attempt}"
-        tags = {**task_tags(task), HEARTBEAT_TAG: f"{heartbeat_s:g}", ATTEMPT_TAG: str(attempt)}
-    if kind == "sync_full":
-        return dg.RunRequest(run_key=run_key, job_name=sync_job, tags={**tags, **SYNC_TAGS})
-    if kind in PROVISION_KINDS:
-        return dg.RunRequest(
-            run_key=run_key, job_name=provision_job, tags=tags,
-            run_config={"ops": {"provision_task": {"config": {
-                "task_b64": _encode_task(task), "attempt": attempt}}}},
-        )
+def _answer_other(client: Any, task: baton.Task, kind: str) -> None:
     if kind == "hello":
         client.finish_task_success(task.id, None)
-        return None
+        return
     client.finish_task_error(task.id, f"litmos-pipeline does not handle {kind} tasks",
                              non_retryable=True)
-    return None
-
-
-def served_before(instance: dg.DagsterInstance, task_id: str) -> int | None:
-    """How many runs served this task already; None while one of them has not ended."""
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={TASK_ID_TAG: task_id}))
-    if any(not run.is_finished for run in runs):
-        return None
-    return len(runs)
 
 
 def _encode_task(task: baton.Task) -> str:
@@ -324,28 +343,13 @@ def build_failure_sensor(jobs: list[Any]) -> dg.SensorDefinition:
             context.log.info(f"removed the staging file of failed run {run_id}")
         _discard_partial_c1z(publish, run_sync_identity(context.instance, run_id).sync_id)
         run = context.instance.get_run_by_id(run_id) or context.dagster_run
-        task_id = run.tags.get(TASK_ID_TAG)
-        if not task_id or not c1.configured or run.tags.get(FINISHED_TAG):
+        left = [t for t in run_task_ids(run.tags) if not is_finished(run.tags, t)]
+        if not left or not c1.configured:
             return
-        if _served_by_another_run(context.instance, task_id, run_id):
-            # C1 offered the task again (its lease lapsed) and a newer run has it now.
-            context.log.info(f"task {task_id} is served by a newer run than {run_id}")
-            return
-        done = run.tags.get(WORK_DONE_TAG)
         reason = context.failure_event.message or "the run failed"
         with c1.client() as client:
-            try:
-                if done:
-                    # The work is done; only C1 has not heard: report the success the run
-                    # could not (its FinishTask failed, or it died right before it).
-                    client.finish_task_success(task_id, _recorded_response(done))
-                else:
-                    client.finish_task_error(task_id, f"Dagster run {run_id} failed: "
-                                             f"{reason}"[:2000], non_retryable=False)
-                mark_task_finished(context.instance, run_id)
-            except C1Error as exc:
-                context.log.warning(f"could not finish C1 task {task_id}: {exc}; C1 offers "
-                                    "it again when its lease lapses, and a new run serves it")
+            for task_id in left:
+                _finish_for_failed_run(context, client, run, task_id, reason)
 
     return c1_task_failure_sensor
 
@@ -357,25 +361,23 @@ def _discard_partial_c1z(publish: PublishResource, sync_id: str) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
-def _served_by_another_run(instance: dg.DagsterInstance, task_id: str, run_id: str) -> bool:
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={TASK_ID_TAG: task_id}))
-    return any(r.run_id != run_id and r.status != dg.DagsterRunStatus.FAILURE for r in runs)
-
-
-def work_done(instance: dg.DagsterInstance, run_id: str, response: Message | None) -> None:
-    """Record on the run that its task's work is done, with FinishTask's success response."""
-    value = NO_RESPONSE
-    if response is not None:
-        packed = any_pb2.Any()
-        packed.Pack(response)
-        value = base64.b64encode(packed.SerializeToString()).decode()
-    instance.add_run_tags(run_id, {WORK_DONE_TAG: value})
-
-
-def _recorded_response(value: str) -> any_pb2.Any | None:
-    return None if value == NO_RESPONSE else any_pb2.Any.FromString(base64.b64decode(value))
-
-
-def mark_task_finished(instance: dg.DagsterInstance, run_id: str) -> None:
-    """Record on the run that its C1 task got its FinishTask, so it is never sent twice."""
-    instance.add_run_tags(run_id, {FINISHED_TAG: "true"})
+def _finish_for_failed_run(context: dg.RunFailureSensorContext, client: Any,
+                           run: dg.DagsterRun, task_id: str, reason: str) -> None:
+    run_id = run.run_id
+    if served_by_another_run(context.instance, task_id, run_id):
+        # C1 offered the task again (its lease lapsed) and a newer run has it now.
+        context.log.info(f"task {task_id} is served by a newer run than {run_id}")
+        return
+    done, response = recorded_work(run.tags, task_id)
+    try:
+        if done:
+            # The work is done; only C1 has not heard: report the success the run could
+            # not (its FinishTask failed, or it died right before it).
+            client.finish_task_success(task_id, response)
+        else:
+            client.finish_task_error(task_id, f"Dagster run {run_id} failed: "
+                                     f"{reason}"[:2000], non_retryable=False)
+        mark_task_finished(context.instance, run_id, task_id)
+    except C1Error as exc:
+        context.log.warning(f"could not finish C1 task {task_id}: {exc}; C1 offers it "
+                            "again when its lease lapses, and a new run serves it")

@@ -37,6 +37,7 @@ from litmos_pipeline.c1.credentials import (
 )
 from litmos_pipeline.c1.heartbeat import TaskHeartbeat
 from litmos_pipeline.c1.ksuid import ksuid_from
+from litmos_pipeline.defs.tasks import HEARTBEAT_TAG, run_task_ids
 from litmos_pipeline.litmos.budget import (
     BUDGET_FILE,
     PROVISION,
@@ -107,6 +108,10 @@ class LitmosResource(dg.ConfigurableResource):
             shares = Shares.for_rates(s.requests_per_minute, s.provision_requests_per_minute)
             budget = KeyBudget(budget_path, key_id(s.base_url, s.api_key.get_secret_value()),
                                shares)
+            if provisioning:
+                # The key's budget keeps provisioning's share; a run serving a batch of
+                # tasks may use all the key has free, not 10 a minute of its own.
+                rate = shares.per_minute
         # A provisioning run makes a handful of calls: all at once if the minute has room.
         # A sync spaces its starts evenly, with a burst of a few so that a slow answer
         # does not cost its slot for good; the 60 s window still caps the minute.
@@ -211,9 +216,6 @@ def run_sync_identity(instance: dg.DagsterInstance, run_id: str) -> SyncIdentity
     )
 
 
-TASK_ID_TAG = "c1/task_id"
-TASK_KIND_TAG = "c1/task_kind"
-HEARTBEAT_TAG = "c1/heartbeat_s"
 _TOKEN_SOURCES: dict[tuple[str, str], TokenSource] = {}
 
 
@@ -311,21 +313,21 @@ class C1Resource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """A run working on a C1 task keeps it leased for as long as the run lives."""
         tags = context.dagster_run.tags if context.dagster_run else {}
-        task_id = tags.get(TASK_ID_TAG)
+        task_ids = run_task_ids(tags)
         problem = self.problem()
-        if problem and task_id:
+        if problem and task_ids:
             raise cfg.SettingsError(problem)
         if problem and context.dagster_run is not None:
             # A headless sync would otherwise say nothing until C1 asks for a task.
             (context.log or logging.getLogger(__name__)).warning(
                 f"{problem}; C1 tasks cannot be served until it is fixed "
                 "(this run still syncs and writes its c1z)")
-        if not (task_id and self.configured):
+        if not (task_ids and self.configured):
             return
         # C1 advises the interval with each task; like the SDK, keep it within 1 s..5 min.
         interval = min(300.0, max(1.0, float(tags.get(HEARTBEAT_TAG) or 30.0)))
         self._run_client = self.connect()
-        self._heartbeat = TaskHeartbeat(self._run_client, task_id, interval_s=interval).start()
+        self._heartbeat = TaskHeartbeat(self._run_client, task_ids, interval_s=interval).start()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._heartbeat:

@@ -53,7 +53,7 @@ class World:
 
 def runs_for(home: Path, task_id: str) -> list[dg.DagsterRun]:
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        return list(instance.get_runs(filters=dg.RunsFilter(tags={"c1/task_id": task_id})))
+        return list(instance.get_runs(filters=dg.RunsFilter(tags={f"c1/task.{task_id}": "1"})))
 
 
 @contextmanager

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 
 import dagster as dg
 
+from litmos_pipeline.defs import publish
 from litmos_pipeline.defs.provisioning import provision_job
-from litmos_pipeline.defs.publish import MAX_TASKS_PER_TICK, build_task_sensor
+from litmos_pipeline.defs.publish import MAX_RUNS_PER_TICK, build_task_sensor
 from litmos_pipeline.defs.resources import C1Resource
 from litmos_pipeline.defs.sync import sync_job
 from litmos_pipeline.sandbox.c1_server import C1Sandbox
@@ -39,7 +41,7 @@ def test_tasks_become_run_requests_keyed_by_task_id() -> None:
         assert requests[0].tags["litmos/sync"] == "full"
         assert requests[1].tags["c1/entitlement"] == "course:c1:assigned"
         assert requests[1].tags["c1/principal"] == "u1"
-        assert "task_b64" in requests[1].run_config["ops"]["provision_task"]["config"]
+        assert "task_b64" in requests[1].run_config["ops"]["provision_task"]["config"]["tasks"][0]
         assert len(c1.hellos) == 1  # capabilities announced once
 
         # Nothing new: the sensor skips. After the lease lapses C1 offers the same tasks
@@ -120,7 +122,7 @@ def test_task_whose_run_failed_gets_a_new_run_key_when_offered_again() -> None:
         time.sleep(0.8)
         [again] = tick(sensor, instance, res)
         assert again.run_key == f"{task_id}#1" and again.tags["c1/attempt"] == "1"
-        assert again.run_config["ops"]["provision_task"]["config"]["attempt"] == 1
+        assert again.run_config["ops"]["provision_task"]["config"]["tasks"][0]["attempt"] == 1
 
 
 def test_a_task_whose_runs_keep_failing_is_given_back_to_c1() -> None:
@@ -147,7 +149,7 @@ def test_tasks_offered_again_while_queued_do_not_hide_newer_ones() -> None:
     sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=True)
     with C1Sandbox(lease_timeout_s=0.5) as c1, dg.instance_for_test() as instance:
         res = resources(c1)
-        for n in range(MAX_TASKS_PER_TICK):
+        for n in range(MAX_RUNS_PER_TICK):
             c1.enqueue_grant("course:c1:assigned", f"user:u{n}")
         for request in tick(sensor, instance, res):
             instance.create_run_for_job(provision_job, run_config=request.run_config,
@@ -157,16 +159,50 @@ def test_tasks_offered_again_while_queued_do_not_hide_newer_ones() -> None:
         assert [r.run_key for r in tick(sensor, instance, res)] == [sync_task]
 
 
-def test_a_sync_behind_more_approvals_than_a_tick_launches_is_reached() -> None:
+def test_a_sync_behind_more_approvals_than_a_tick_takes_is_reached(monkeypatch) -> None:
+    # Small batches, so that a tick's share of approvals (20 runs x 2) is soon full.
+    monkeypatch.setattr(publish, "MAX_TASKS_PER_RUN", 2)
     sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=True)
+    taken = MAX_RUNS_PER_TICK * 2
     with C1Sandbox(lease_timeout_s=30) as c1, dg.instance_for_test() as instance:
         res = resources(c1)
         grants = [c1.enqueue_grant("course:c1:assigned", f"user:u{n}")
-                  for n in range(MAX_TASKS_PER_TICK + 30)]
+                  for n in range(taken + 30)]
         sync_task = c1.enqueue_sync_full()
         requests = tick(sensor, instance, res)
-        assert [r.run_key for r in requests] == [*grants[:MAX_TASKS_PER_TICK], sync_task]
-        assert requests[-1].tags["dagster/priority"] == "10"  # it goes first in the queue
+        assert requests[0].run_key == sync_task
+        assert requests[0].tags["dagster/priority"] == "10"  # it goes first in the queue
+        served = [t for r in requests[1:] for t in run_tasks(r)]
+        assert len(requests) == 1 + MAX_RUNS_PER_TICK and served == grants[:taken]
         # The approvals passed over are not lost: C1 offers them again once their leases
         # lapse (here: a later tick after 30 s).
-        assert all(c1.task(t).offers == 1 for t in grants[MAX_TASKS_PER_TICK:])
+        assert all(c1.task(t).offers == 1 for t in grants[taken:])
+
+
+def run_tasks(request: dg.RunRequest) -> list[str]:
+    """The task ids a provisioning run request serves, in order."""
+    from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
+
+    config = request.run_config["ops"]["provision_task"]["config"]
+    return [baton.Task.FromString(base64.b64decode(t["task_b64"])).id
+            for t in config["tasks"]]
+
+
+def test_a_deep_queue_is_served_in_batches_each_task_once() -> None:
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=True)
+    with C1Sandbox(lease_timeout_s=30) as c1, dg.instance_for_test() as instance:
+        res = resources(c1)
+        grants = [c1.enqueue_grant("course:c1:assigned", f"user:u{n}") for n in range(45)]
+        requests = tick(sensor, instance, res)
+        # 45 approvals over at most 20 runs: 3 a run, in C1's order.
+        assert [len(run_tasks(r)) for r in requests] == [3] * 15
+        assert [t for r in requests for t in run_tasks(r)] == grants
+        first = requests[0]
+        assert first.run_key == f"{grants[0]}+2"
+        assert "c1/task_id" not in first.tags and first.tags["c1/tasks"] == "3"
+        assert all(first.tags[f"c1/task.{t}"] == "1" for t in grants[:3])
+        for request in requests:
+            instance.create_run_for_job(provision_job, run_config=request.run_config,
+                                        tags=request.tags)  # queued, never started
+        # Re-offered while their runs wait: none is asked for twice.
+        assert tick(sensor, instance, res) == []

@@ -15,9 +15,9 @@ import pytest
 from litmos_pipeline.c1.client import BatonClient
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.defs.provisioning import ProvisionResource, provision_job
-from litmos_pipeline.defs.publish import task_tags
 from litmos_pipeline.defs.resources import C1Resource
 from litmos_pipeline.defs.sync import sync_assets
+from litmos_pipeline.defs.tasks import task_tags
 from litmos_pipeline.sandbox.c1_server import C1Sandbox, FinishRecord
 from litmos_pipeline.sandbox.litmos_server import LitmosSandbox
 from litmos_pipeline.sandbox.tenant import Tenant, TenantSpec
@@ -58,8 +58,8 @@ class World:
         task = self.lease()
         assert task.id == task_id
         result = provision_job.execute_in_process(
-            run_config={"ops": {"provision_task": {"config": {
-                "task_b64": base64.b64encode(task.SerializeToString()).decode()}}}},
+            run_config={"ops": {"provision_task": {"config": {"tasks": [{
+                "task_b64": base64.b64encode(task.SerializeToString()).decode()}]}}}},
             tags=task_tags(task), instance=self.instance, raise_on_error=False,
             resources=self.resources(**options))
         return result.success, self.c1.finished(task_id)

@@ -14,20 +14,16 @@ import dagster as dg
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
 from litmos_pipeline.defs.provisioning import provision_job
-from litmos_pipeline.defs.publish import (
-    WORK_DONE_TAG,
-    PublishResource,
-    build_failure_sensor,
-    task_tags,
-)
+from litmos_pipeline.defs.publish import PublishResource, build_failure_sensor
+from litmos_pipeline.defs.tasks import recorded_work, task_tags
 from tests.provisioning.conftest import World
 
 
 def _run(world: World, task: baton.Task, attempt: int) -> dg.ExecuteInProcessResult:
     return provision_job.execute_in_process(
-        run_config={"ops": {"provision_task": {"config": {
+        run_config={"ops": {"provision_task": {"config": {"tasks": [{
             "task_b64": base64.b64encode(task.SerializeToString()).decode(),
-            "attempt": attempt}}}},
+            "attempt": attempt}]}}}},
         tags=task_tags(task), instance=world.instance, raise_on_error=False,
         resources=world.resources())
 
@@ -54,7 +50,7 @@ def test_finish_task_failing_after_the_change_is_reported_by_the_next_run(
     first = _run(world, task, attempt=0)
     assert not first.success and world.c1.finished(task.id) is None
     assert world.tenant.enrollment(user_id, course_id) is not None
-    assert world.instance.get_run_by_id(first.run_id).tags.get(WORK_DONE_TAG)
+    assert recorded_work(world.instance.get_run_by_id(first.run_id).tags, task.id)[0]
     writes = _writes(world)
 
     second = _run(world, task, attempt=1)
