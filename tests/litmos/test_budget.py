@@ -144,3 +144,16 @@ def test_processes_together_never_exceed_the_limit(tmp_path: Path) -> None:
     busiest = max(sum(1 for u in times[i:] if u < t + WINDOW_S) for i, t in enumerate(times))
     assert busiest <= LIMIT
     assert sum(1 for lane, _ in starts if lane == SYNC) == 15
+
+
+def test_a_sync_between_two_requests_still_has_its_share_kept(tmp_path: Path) -> None:
+    # A sync asks every 0.7 s: right after it got a start, a flood of grants must still
+    # leave it room, or it gets only what the grants happen to leave.
+    clock = FakeClock()
+    path = tmp_path / "b.sqlite"
+    grants, sync = budget(path, clock), budget(path, clock)
+    assert sync.try_acquire(SYNC)
+    clock.now += 0.5
+    assert take(grants, PROVISION) == 100 - 45
+    clock.now += 2.5  # the sync stopped asking: its share is free again
+    assert take(grants, PROVISION) == 44

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
+from litmos_pipeline.litmos.budget import KeyBudget, Shares
 from litmos_pipeline.litmos.client import (
     MAX_ANSWER_BYTES,
     LitmosAuthError,
@@ -250,3 +253,40 @@ def test_every_request_carries_the_key_as_a_header() -> None:
         client.list_all("/users", "users")
         client.unassign_course("u1", "c1")
     assert seen == ["s3cret", "s3cret"]
+
+
+def _hammer(sandbox: LitmosSandbox, budget_path: Path | None, clients: int,
+            calls: int) -> None:
+    """`clients` clients at once, each with its own budget handle (as separate processes
+    have), each asking for `calls` pages with no pacing of its own."""
+    def work() -> None:
+        budget = None if budget_path is None else KeyBudget(
+            budget_path, "k", Shares(12, 4, 2), window_s=2.0, margin_s=0.2, bucket_s=0.05)
+        with client_for(sandbox, budget=budget, max_retries=0) as client:
+            for _ in range(calls):
+                try:
+                    client.request("GET", "/users", what="users", params={"limit": "1"})
+                except LitmosError:
+                    pass
+        if budget is not None:
+            budget.close()
+
+    threads = [threading.Thread(target=work) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+
+
+def test_clients_sharing_the_key_budget_never_trip_the_key_limit(tmp_path: Path) -> None:
+    spec = TenantSpec(users=5, teams=1, courses=1, enrollments=1)
+    with LitmosSandbox(Tenant.generate(spec), rate_limit_per_minute=12,
+                       rate_window_seconds=2.0) as sandbox:
+        _hammer(sandbox, None, clients=3, calls=8)
+        assert sandbox.stats()["rate_limited_503s"] > 0  # each paced alone: the key trips
+    with LitmosSandbox(Tenant.generate(spec), rate_limit_per_minute=12,
+                       rate_window_seconds=2.0) as sandbox:
+        _hammer(sandbox, tmp_path / "budget.sqlite", clients=3, calls=8)
+        stats = sandbox.stats()
+        assert stats["rate_limited_503s"] == 0
+        assert stats["total_requests"] == 24
