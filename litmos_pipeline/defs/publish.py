@@ -13,9 +13,8 @@ import dagster as dg
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from litmos_pipeline import files
+from litmos_pipeline import c1z_process, files
 from litmos_pipeline import settings as cfg
-from litmos_pipeline.c1 import c1z_process
 from litmos_pipeline.c1.client import C1Error, task_kind
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.defs.resources import (
