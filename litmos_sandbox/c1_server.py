@@ -1285,7 +1285,7 @@ def _create_account_args(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m litmos_pipeline.sandbox c1 <command>`; argv holds what follows `c1`."""
+    """`python -m litmos_sandbox c1 <command>`; argv holds what follows `c1`."""
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args))
@@ -1299,7 +1299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="litmos_pipeline.sandbox c1",
+        prog="litmos_sandbox c1",
         description="Run, or drive a running, C1 sandbox (token endpoint + BatonService).",
     )
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,4 +1,4 @@
-"""`python -m litmos_pipeline.sandbox litmos|c1 ...`: run a sandbox server from the shell."""
+"""`python -m litmos_sandbox litmos|c1 ...`: run a sandbox server from the shell."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in ("litmos", "c1"):
-        print("usage: python -m litmos_pipeline.sandbox litmos|c1 [options] (--help)",
+        print("usage: python -m litmos_sandbox litmos|c1 [options] (--help)",
               file=sys.stderr)
         return 2
     if args[0] == "litmos":
-        from litmos_pipeline.sandbox import litmos_server
+        from litmos_sandbox import litmos_server
 
         return litmos_server.main(args[1:])
-    from litmos_pipeline.sandbox import c1_server
+    from litmos_sandbox import c1_server
 
     return c1_server.main(args[1:])
 
