@@ -44,7 +44,7 @@ import httpx
 import psutil
 
 from litmos_sandbox import processes
-from litmos_sandbox.tenant import Tenant, TenantSpec
+from litmos_sandbox.litmos.tenant import Tenant, TenantSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WORK_DIR = REPO_ROOT / ".bench"

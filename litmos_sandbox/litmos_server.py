@@ -41,7 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from litmos_sandbox.tenant import (
+from litmos_sandbox.litmos.tenant import (
     COURSE_FIELDS,
     COURSE_USER_FIELDS,
     MEMBER_FIELDS,

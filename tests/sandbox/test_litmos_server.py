@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
+from litmos_sandbox.litmos.tenant import Tenant, TenantSpec
 from litmos_sandbox.litmos_server import (
     FaultConfig,
     FaultRule,
     LitmosSandbox,
     main,
 )
-from litmos_sandbox.tenant import Tenant, TenantSpec
 
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 

@@ -1,0 +1,1 @@
+"""The Litmos sandbox: a generated tenant (``tenant/``) served over HTTP like Litmos."""
