@@ -37,8 +37,8 @@ from benchmarks.sync import (
 )
 from litmos_sandbox import processes
 from litmos_sandbox.c1_server import C1Sandbox
+from litmos_sandbox.litmos import LitmosSandbox
 from litmos_sandbox.litmos.tenant import TenantSpec
-from litmos_sandbox.litmos_server import LitmosSandbox
 
 C1_TABLES = ("c1_resource_types", "c1_resources", "c1_entitlements", "c1_grants")
 RUN_TIMEOUT_S = 240.0

@@ -12,9 +12,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     if args[0] == "litmos":
-        from litmos_sandbox import litmos_server
+        from litmos_sandbox.litmos import cli as litmos_cli
 
-        return litmos_server.main(args[1:])
+        return litmos_cli.main(args[1:])
     from litmos_sandbox import c1_server
 
     return c1_server.main(args[1:])

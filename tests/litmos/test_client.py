@@ -16,8 +16,8 @@ from litmos_pipeline.litmos.client import (
     LitmosTooLarge,
 )
 from litmos_pipeline.litmos.ids import UnsafeIdError, shown
+from litmos_sandbox.litmos import FaultRule, LitmosSandbox
 from litmos_sandbox.litmos.tenant import Tenant, TenantSpec
-from litmos_sandbox.litmos_server import FaultRule, LitmosSandbox
 from tests.conftest import Answer, CannedLitmos
 
 
