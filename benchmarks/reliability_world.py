@@ -36,7 +36,7 @@ from benchmarks.sync import (
     run_env,
 )
 from litmos_sandbox import processes
-from litmos_sandbox.c1_server import C1Sandbox
+from litmos_sandbox.c1 import C1Sandbox
 from litmos_sandbox.litmos import LitmosSandbox
 from litmos_sandbox.litmos.tenant import TenantSpec
 

@@ -15,9 +15,9 @@ def main(argv: list[str] | None = None) -> int:
         from litmos_sandbox.litmos import cli as litmos_cli
 
         return litmos_cli.main(args[1:])
-    from litmos_sandbox import c1_server
+    from litmos_sandbox.c1 import cli as c1_cli
 
-    return c1_server.main(args[1:])
+    return c1_cli.main(args[1:])
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import dagster as dg
 
 from litmos_pipeline.settings import PROJECT_ROOT
 from litmos_sandbox import processes
-from litmos_sandbox.c1_server import C1Sandbox
+from litmos_sandbox.c1 import C1Sandbox
 from litmos_sandbox.litmos import LitmosSandbox
 from litmos_sandbox.litmos.tenant import Tenant, TenantSpec
 
