@@ -14,7 +14,7 @@ Python use::
         httpx.get(f"{sb.base_url}/users", params={"source": "t"},
                   headers={"apikey": sb.api_key})
 
-CLI use: ``main(["--preset", "small", "--port", "0"])`` prints one JSON line
+CLI use (``cli.py``): ``main(["--preset", "small", "--port", "0"])`` prints one JSON line
 ``{"base_url", "api_key", "pid"}`` when ready and serves until SIGINT/SIGTERM.
 """
 
