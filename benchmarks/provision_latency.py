@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 
-from litmos_pipeline.sandbox import processes
-from litmos_pipeline.sandbox.tenant import Tenant, TenantSpec
 from litmos_pipeline.settings import PROJECT_ROOT
+from litmos_sandbox import processes
+from litmos_sandbox.litmos.tenant import Tenant, TenantSpec
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -31,7 +31,7 @@ from benchmarks.sync import (
     run_failure,
     source_version,
 )
-from litmos_pipeline.sandbox.litmos_server import FaultConfig, FaultRule
+from litmos_sandbox.litmos import FaultConfig, FaultRule
 
 WORK_DIR = REPO_ROOT / ".reliability"
 REPORT = REPO_ROOT / "RELIABILITY.md"

@@ -35,10 +35,10 @@ from benchmarks.sync import (
     run_argv,
     run_env,
 )
-from litmos_pipeline.sandbox import processes
-from litmos_pipeline.sandbox.c1_server import C1Sandbox
-from litmos_pipeline.sandbox.litmos_server import LitmosSandbox
-from litmos_pipeline.sandbox.tenant import TenantSpec
+from litmos_sandbox import processes
+from litmos_sandbox.c1 import C1Sandbox
+from litmos_sandbox.litmos import LitmosSandbox
+from litmos_sandbox.litmos.tenant import TenantSpec
 
 C1_TABLES = ("c1_resource_types", "c1_resources", "c1_entitlements", "c1_grants")
 RUN_TIMEOUT_S = 240.0

@@ -43,8 +43,8 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 
-from litmos_pipeline.sandbox import processes
-from litmos_pipeline.sandbox.tenant import Tenant, TenantSpec
+from litmos_sandbox import processes
+from litmos_sandbox.litmos.tenant import Tenant, TenantSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WORK_DIR = REPO_ROOT / ".bench"
@@ -494,7 +494,7 @@ def run_mode(mode: Mode, work_root: Path, *, keep: bool, profile_dir: Path | Non
     log(f"[{mode.label}] starting sandbox ({' '.join(sandbox_args(mode))})")
     sandbox = processes.start(
         "litmos sandbox",
-        processes.python_module("litmos_pipeline.sandbox", "litmos", "--port", "0",
+        processes.python_module("litmos_sandbox", "litmos", "--port", "0",
                                 *sandbox_args(mode)),
         log_path=work / "sandbox.log", timeout_s=SANDBOX_READY_TIMEOUT_S)
     sandbox_sampler: TreeSampler | None = None

@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     ui.add_argument("--preset", default="small")
     args = parser.parse_args(argv)
     # The sandboxes are imported only here: production code never depends on them.
-    from litmos_pipeline.sandbox import demo as demo_module
+    from litmos_sandbox import demo as demo_module
 
     if args.command == "demo":
         return demo_module.run_demo(args.preset)

@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 
 from litmos_pipeline.defs.resources import LitmosResource, WarehouseResource
-from litmos_pipeline.sandbox.litmos_server import LitmosSandbox
-from litmos_pipeline.sandbox.tenant import Tenant, TenantSpec
+from litmos_sandbox.litmos import LitmosSandbox
+from litmos_sandbox.litmos.tenant import Tenant, TenantSpec
 
 Answer = tuple[int, str | None, bytes]
 

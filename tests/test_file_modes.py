@@ -17,8 +17,8 @@ import pytest
 
 from litmos_pipeline import files
 from litmos_pipeline import settings as cfg
-from litmos_pipeline.sandbox.litmos_server import LitmosSandbox
 from litmos_pipeline.warehouse import store
+from litmos_sandbox.litmos import LitmosSandbox
 from tests.conftest import sync_resources
 from tests.defs.test_sync import full_sync
 

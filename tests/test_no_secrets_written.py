@@ -31,8 +31,8 @@ import pytest
 
 from litmos_pipeline.c1 import c1z
 from litmos_pipeline.c1.credentials import SECRET_PREFIX, b64url_decode
-from litmos_pipeline.sandbox.c1_server import C1Sandbox
-from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox, Response
+from litmos_sandbox.c1 import C1Sandbox
+from litmos_sandbox.litmos import FaultRule, LitmosSandbox, Response
 from tests.defs.daemon import World as DaemonWorld
 from tests.defs.daemon import daemon_world as start_world
 from tests.defs.daemon import wait_for

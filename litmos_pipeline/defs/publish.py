@@ -12,9 +12,8 @@ from typing import Any
 
 import dagster as dg
 
-from litmos_pipeline import files
+from litmos_pipeline import c1z_process, files
 from litmos_pipeline import settings as cfg
-from litmos_pipeline.c1 import c1z_process
 from litmos_pipeline.c1.client import C1Error, task_kind
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.defs.resources import (

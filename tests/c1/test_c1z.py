@@ -20,6 +20,7 @@ import zstandard
 from google.protobuf import struct_pb2
 
 from litmos_pipeline.c1 import c1z
+from litmos_pipeline.c1.c1z import encoding, inputs, sqlite_build
 from litmos_pipeline.c1.ksuid import ksuid_from
 from litmos_pipeline.c1.proto import connector_v2_pb2 as pb
 
@@ -473,7 +474,7 @@ def test_failure_mid_write_leaves_nothing(
     out = tmp_path / "out"
     out.mkdir()
     appended: list[int] = []
-    real_append = c1z._append_arrow_streams
+    real_append = sqlite_build.append_arrow_streams
 
     def append_one_partition_then_fail(db_path: Path, table: str, streams: Any) -> int:
         def first_then_fail() -> Iterator[Any]:
@@ -484,7 +485,7 @@ def test_failure_mid_write_leaves_nothing(
 
         return real_append(db_path, table, first_then_fail())
 
-    monkeypatch.setattr(c1z, "_append_arrow_streams", append_one_partition_then_fail)
+    monkeypatch.setattr(sqlite_build, "append_arrow_streams", append_one_partition_then_fail)
     with pytest.raises(RuntimeError, match="disk on fire"):
         c1z.write_c1z(out / "sync.c1z", con, SYNC_ID, STARTED, ENDED, partition_rows=1)
     assert appended == [1]  # the failure came after grant rows were written
@@ -495,10 +496,10 @@ def test_sqlite_append_failure_names_the_table(
     tmp_path: Path, con: duckdb.DuckDBPyConnection
 ) -> None:
     db_path = tmp_path / "build.db"
-    c1z._open_sqlite(db_path, create=True).close()
+    sqlite_build.open_sqlite(db_path, create=True).close()
     stream = con.sql("SELECT 1 AS nope").__arrow_c_stream__()
     with pytest.raises(c1z.C1zError, match="appending rows to v1_grants .* nope"):
-        c1z._append_arrow_streams(db_path, "v1_grants", [stream])
+        sqlite_build.append_arrow_streams(db_path, "v1_grants", [stream])
 
 
 def test_failure_while_compressing_keeps_the_previous_file(
@@ -513,7 +514,7 @@ def test_failure_while_compressing_keeps_the_previous_file(
         out_path.write_bytes(b"C1ZF\x00partial")
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(c1z, "_compress", broken_compress)
+    monkeypatch.setattr(sqlite_build, "compress", broken_compress)
     with pytest.raises(OSError, match="no space"):
         c1z.write_c1z(dest, con, SYNC_ID, STARTED, ENDED)
     assert dest.read_bytes() == b"previous"
@@ -745,8 +746,8 @@ def test_cli_reports_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_struct_profile_helper_rejects_non_objects() -> None:
     with pytest.raises(c1z.C1zInputError, match="not valid JSON"):
-        c1z._struct_from_json("{", "resource 'x'")
-    assert isinstance(c1z._struct_from_json('{"a": 1}', "r"), struct_pb2.Struct)
+        encoding._struct_from_json("{", "resource 'x'")
+    assert isinstance(encoding._struct_from_json('{"a": 1}', "r"), struct_pb2.Struct)
 
 
 def test_duplicate_entitlements_are_rejected(
@@ -765,12 +766,12 @@ def test_failure_while_reading_duckdb_surfaces(
     tmp_path: Path, con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The last grant partition fails inside DuckDB while SQLite is appending the stream.
-    real_partitions = c1z._grant_partitions
+    real_partitions = inputs.grant_partitions
 
     def partitions_then_a_failing_one(*args: Any) -> list[tuple[str, dict[str, str]]]:
         return [*real_partitions(*args), ("error('lost the warehouse file') IS NULL", {})]
 
-    monkeypatch.setattr(c1z, "_grant_partitions", partitions_then_a_failing_one)
+    monkeypatch.setattr(inputs, "grant_partitions", partitions_then_a_failing_one)
     with pytest.raises((duckdb.Error, c1z.C1zError), match="lost the warehouse"):
         _write(tmp_path, con, partition_rows=3)
     assert _dir_entries(tmp_path) == set()
@@ -855,7 +856,7 @@ def test_background_job_is_told_to_stop_when_the_body_fails() -> None:
             time.sleep(0.01)
 
     with pytest.raises(ValueError, match="resource encoding failed"):
-        with c1z._Background(job):
+        with sqlite_build.Background(job):
             time.sleep(0.05)
             raise ValueError("resource encoding failed")
     assert 0 < len(statements) < 50
@@ -866,5 +867,5 @@ def test_background_job_error_is_raised_by_the_owner() -> None:
         raise c1z.C1zError("building indexes of the c1z's SQLite file failed")
 
     with pytest.raises(c1z.C1zError, match="building indexes"):
-        with c1z._Background(job):
+        with sqlite_build.Background(job):
             pass

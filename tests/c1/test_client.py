@@ -26,7 +26,7 @@ from litmos_pipeline.c1.client import (
 from litmos_pipeline.c1.credentials import TokenSource, generate_client_credentials
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
-from litmos_pipeline.sandbox.c1_server import C1Sandbox
+from litmos_sandbox.c1 import C1Sandbox
 
 
 def write_c1z(path: Path, blob_bytes: int = 1_300_000) -> Path:

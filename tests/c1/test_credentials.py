@@ -28,7 +28,7 @@ from litmos_pipeline.c1.credentials import (
     parse_client_secret,
     public_key_bytes,
 )
-from litmos_pipeline.sandbox.c1_server import C1Sandbox
+from litmos_sandbox.c1 import C1Sandbox
 
 TENANT = "acme.conductor.one"
 

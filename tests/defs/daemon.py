@@ -18,11 +18,11 @@ from typing import Any
 
 import dagster as dg
 
-from litmos_pipeline.sandbox import processes
-from litmos_pipeline.sandbox.c1_server import C1Sandbox
-from litmos_pipeline.sandbox.litmos_server import LitmosSandbox
-from litmos_pipeline.sandbox.tenant import Tenant, TenantSpec
 from litmos_pipeline.settings import PROJECT_ROOT
+from litmos_sandbox import processes
+from litmos_sandbox.c1 import C1Sandbox
+from litmos_sandbox.litmos import LitmosSandbox
+from litmos_sandbox.litmos.tenant import Tenant, TenantSpec
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 120.0) -> Any:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from litmos_pipeline.sandbox.litmos_server import FaultRule
+from litmos_sandbox.litmos import FaultRule
 from tests.defs.daemon import World, daemon_world, wait_for
 
 # Long enough to be killed in, short enough that the sandbox's thread ends soon after.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from litmos_pipeline.sandbox.c1_server import C1Sandbox
-from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox
+from litmos_sandbox.c1 import C1Sandbox
+from litmos_sandbox.litmos import FaultRule, LitmosSandbox
 from tests.defs.daemon import daemon_world as start_world
 from tests.defs.daemon import runs_for, wait_for
 

@@ -15,8 +15,8 @@ from litmos_pipeline.definitions import litmos_sync
 from litmos_pipeline.defs.publish import PublishResource, c1_sync_file
 from litmos_pipeline.defs.resources import C1Resource
 from litmos_pipeline.defs.sync import sync_assets
-from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox
-from litmos_pipeline.sandbox.tenant import Tenant
+from litmos_sandbox.litmos import FaultRule, LitmosSandbox
+from litmos_sandbox.litmos.tenant import Tenant
 from tests.conftest import sync_resources
 
 

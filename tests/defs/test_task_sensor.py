@@ -13,7 +13,7 @@ from litmos_pipeline.defs.provisioning import provision_job
 from litmos_pipeline.defs.publish import MAX_RUNS_PER_TICK, build_task_sensor
 from litmos_pipeline.defs.resources import C1Resource
 from litmos_pipeline.defs.sync import sync_job
-from litmos_pipeline.sandbox.c1_server import C1Sandbox
+from litmos_sandbox.c1 import C1Sandbox
 
 
 def resources(c1: C1Sandbox) -> dict[str, C1Resource]:

@@ -19,8 +19,8 @@ from litmos_pipeline.litmos.client import (
     LitmosTooLarge,
 )
 from litmos_pipeline.litmos.ids import UnsafeIdError, shown
-from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox
-from litmos_pipeline.sandbox.tenant import Tenant, TenantSpec
+from litmos_sandbox.litmos import FaultRule, LitmosSandbox
+from litmos_sandbox.litmos.tenant import Tenant, TenantSpec
 from tests.conftest import Answer, CannedLitmos
 
 

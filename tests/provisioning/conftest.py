@@ -18,9 +18,9 @@ from litmos_pipeline.defs.provisioning import ProvisionResource, provision_job
 from litmos_pipeline.defs.resources import C1Resource
 from litmos_pipeline.defs.sync import sync_assets
 from litmos_pipeline.defs.tasks import task_tags
-from litmos_pipeline.sandbox.c1_server import C1Sandbox, FinishRecord
-from litmos_pipeline.sandbox.litmos_server import LitmosSandbox
-from litmos_pipeline.sandbox.tenant import Tenant, TenantSpec
+from litmos_sandbox.c1 import C1Sandbox, FinishRecord
+from litmos_sandbox.litmos import LitmosSandbox
+from litmos_sandbox.litmos.tenant import Tenant, TenantSpec
 from tests.conftest import sync_resources
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
-from litmos_pipeline.sandbox.litmos_server import FaultRule
+from litmos_sandbox.litmos import FaultRule
 from tests.provisioning.conftest import World
 
 

@@ -17,7 +17,7 @@ from litmos_pipeline.c1.client import BatonClient
 from litmos_pipeline.c1.credentials import C1TokenError, TokenSource
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import baton_v1_pb2_grpc as baton_grpc
-from litmos_pipeline.sandbox.c1_server import C1Sandbox
+from litmos_sandbox.c1 import C1Sandbox
 from tests.sandbox.test_c1_server import _raw_upload, _stream
 
 

@@ -24,7 +24,7 @@ from litmos_pipeline.c1.credentials import TokenSource
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import baton_v1_pb2_grpc as baton_grpc
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
-from litmos_pipeline.sandbox.c1_server import C1Sandbox, main
+from litmos_sandbox.c1 import C1Sandbox, main
 
 Upload = baton.BatonServiceUploadAssetRequest
 
@@ -342,7 +342,7 @@ def test_cli_reports_an_unreachable_sandbox(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_cli_serve_prints_ready_line_and_stops_on_sigterm() -> None:
-    code = "from litmos_pipeline.sandbox.c1_server import main; raise SystemExit(main(['serve']))"
+    code = "from litmos_sandbox.c1 import main; raise SystemExit(main(['serve']))"
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

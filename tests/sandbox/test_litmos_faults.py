@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox
-from litmos_pipeline.sandbox.tenant import TenantSpec
+from litmos_sandbox.litmos import FaultRule, LitmosSandbox
+from litmos_sandbox.litmos.tenant import TenantSpec
 
 
 @pytest.fixture

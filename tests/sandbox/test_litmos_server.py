@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
-from litmos_pipeline.sandbox.litmos_server import (
+from litmos_sandbox.litmos import (
     FaultConfig,
     FaultRule,
     LitmosSandbox,
     main,
 )
-from litmos_pipeline.sandbox.tenant import Tenant, TenantSpec
+from litmos_sandbox.litmos.tenant import Tenant, TenantSpec
 
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 
@@ -460,7 +460,7 @@ def test_cli_refuses_non_loopback_host(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_cli_serves_until_sigterm() -> None:
-    code = "from litmos_pipeline.sandbox.litmos_server import main; raise SystemExit(main())"
+    code = "from litmos_sandbox.litmos import main; raise SystemExit(main())"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "--preset", "tiny", "--api-key", "cli-secret-key",
          "--rate-limit", "0"],

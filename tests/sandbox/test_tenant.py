@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from litmos_pipeline.sandbox.tenant import (
+from litmos_sandbox.litmos.tenant import (
     COURSE_USER_FIELDS,
     Tenant,
     TenantError,

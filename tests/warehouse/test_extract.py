@@ -12,9 +12,9 @@ from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.litmos.endpoints import COURSE_ENROLLMENTS, USERS
 from litmos_pipeline.litmos.ids import UnsafeIdError, shown
 from litmos_pipeline.litmos.records import LitmosParseError, Page, parse_page
-from litmos_pipeline.sandbox.litmos_server import FaultRule, LitmosSandbox
 from litmos_pipeline.warehouse import extract, store
 from litmos_pipeline.warehouse.loader import BadIdError, MissingIdError, RawLoader
+from litmos_sandbox.litmos import FaultRule, LitmosSandbox
 from tests.conftest import CannedLitmos
 
 RAW_TABLES = ("raw_users", "raw_teams", "raw_courses", "raw_team_members",

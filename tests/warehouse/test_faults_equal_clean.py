@@ -12,8 +12,8 @@ import pytest
 
 from litmos_pipeline.defs.sync import sync_assets
 from litmos_pipeline.litmos import client as litmos_client
-from litmos_pipeline.sandbox.litmos_server import FaultConfig, LitmosSandbox
-from litmos_pipeline.sandbox.tenant import Tenant, TenantSpec
+from litmos_sandbox.litmos import FaultConfig, LitmosSandbox
+from litmos_sandbox.litmos.tenant import Tenant, TenantSpec
 from tests.conftest import sync_resources
 
 C1_TABLES = ("c1_resource_types", "c1_resources", "c1_entitlements", "c1_grants")

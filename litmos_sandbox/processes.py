@@ -104,11 +104,11 @@ def python_module(module: str, *args: str) -> list[str]:
 
 def start_litmos_sandbox(*args: str, log_path: Path | None = None) -> Child:
     return start("litmos sandbox",
-                 python_module("litmos_pipeline.sandbox", "litmos", "--port", "0", *args),
+                 python_module("litmos_sandbox", "litmos", "--port", "0", *args),
                  log_path=log_path)
 
 
 def start_c1_sandbox(*args: str, log_path: Path | None = None) -> Child:
     return start("c1 sandbox",
-                 python_module("litmos_pipeline.sandbox", "c1", "serve", *args),
+                 python_module("litmos_sandbox", "c1", "serve", *args),
                  log_path=log_path)

@@ -22,9 +22,9 @@ from typing import Any
 import duckdb
 import httpx
 
-from litmos_pipeline.sandbox import processes
-from litmos_pipeline.sandbox.processes import Child
 from litmos_pipeline.settings import PROJECT_ROOT
+from litmos_sandbox import processes
+from litmos_sandbox.processes import Child
 
 DEMO_DIR = PROJECT_ROOT / "data" / "demo"
 DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
@@ -203,7 +203,7 @@ def run_ui(preset: str = "small") -> int:
     litmos, c1 = start_sandboxes(workdir, preset)
     env = sandbox_env(litmos, c1, workdir)
     print(f"Litmos sandbox: {litmos.info['base_url']}  C1 sandbox: {c1.info['api_url']}")
-    print("enqueue a C1 task: python -m litmos_pipeline.sandbox c1 enqueue-sync "
+    print("enqueue a C1 task: python -m litmos_sandbox c1 enqueue-sync "
           f"--api-url {c1.info['api_url']}")
     try:
         return subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"],

@@ -1,4 +1,9 @@
-"""The c1z write, run in a lean worker process (see litmos_pipeline.workers)."""
+"""The c1z write, run in a lean worker process (see litmos_pipeline.workers).
+
+Above both rooms it joins: the warehouse opens the staging file, the C1 writer turns its
+c1_* tables into the c1z, and the worker runner keeps it out of the run process. Neither
+c1/ nor warehouse/ imports this module.
+"""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from litmos_pipeline import workers
-from litmos_pipeline.c1 import c1z, c1z_process
+from litmos_pipeline import c1z_process, workers
+from litmos_pipeline.c1 import c1z
 from tests.c1.test_c1z import ENDED, GRANTS, STARTED, SYNC_ID, build_tables
 
 

@@ -1,0 +1,30 @@
+"""A deterministic, synthetic Litmos tenant: users, teams, courses and enrollments.
+
+The tenant is the state behind the Litmos sandbox server. It is generated from a
+``TenantSpec`` (same spec, same seed -> the same tenant, byte for byte through the
+API) and is mutable through the write methods, which the server's write endpoints
+call. All public methods take the tenant's lock, so the object is safe to share
+between server threads and a test that inspects it.
+
+``Tenant`` is assembled from its parts: the store (``store.py``), generation,
+object reads, API rows and pages, and writes, one module each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from litmos_sandbox.litmos.tenant.generate import GeneratorMixin
+from litmos_sandbox.litmos.tenant.model import Enrollment
+from litmos_sandbox.litmos.tenant.reads import ReadsMixin
+from litmos_sandbox.litmos.tenant.rows import RowsMixin
+from litmos_sandbox.litmos.tenant.writes import WritesMixin
+
+
+class Tenant(GeneratorMixin, ReadsMixin, RowsMixin, WritesMixin):
+    """The whole tenant. Build with ``Tenant.generate(spec)``."""
+
+
+def enrollment_fields() -> tuple[str, ...]:
+    """Attribute names of ``Enrollment`` (for tests that tabulate them)."""
+    return tuple(f.name for f in fields(Enrollment))

@@ -1,0 +1,319 @@
+"""Changing the tenant, as the API's write endpoints do: users, enrollments, teams.
+
+Every write checks its ids before it changes anything, and answers a refusal with a
+``TenantError`` carrying the HTTP status the server sends.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from litmos_sandbox.litmos.tenant.fields import ACCESS_LEVELS, ACCESS_RANK, USER_FIELDS
+from litmos_sandbox.litmos.tenant.model import Course, Enrollment, Team, TenantError, User
+from litmos_sandbox.litmos.tenant.names import BRANDS
+from litmos_sandbox.litmos.tenant.store import TenantStore
+
+# Writable user fields (API spelling -> how to coerce the text/JSON value)
+_BOOL_FIELDS = {"Active", "DisableMessages", "IsCustomUsername", "SkipFirstLogin"}
+_INT_FIELDS = {"OriginalId", "Points"}
+_READ_ONLY_USER_FIELDS = {"Id", "FullName", "CreatedDate", "LastLogin", "LoginKey"}
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0", ""):
+        return False
+    raise TenantError(400, f"field {name} must be true or false, got {value!r}")
+
+
+def _as_int(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise TenantError(400, f"field {name} must be an integer, got {value!r}") from None
+
+
+def _as_text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _check_access_level(level: str) -> None:
+    if level not in ACCESS_RANK:
+        raise TenantError(400, f"field AccessLevel must be one of {ACCESS_LEVELS}, got {level!r}")
+
+
+class WritesMixin(TenantStore):
+    """The write methods the server's write endpoints call."""
+
+    def create_user(self, values: Mapping[str, Any]) -> User:
+        with self.lock:
+            user_name = _as_text(values.get("UserName")).strip()
+            if not user_name:
+                raise TenantError(400, "field UserName is required")
+            if user_name.casefold() in self._user_by_name:
+                raise TenantError(400, f"UserName {user_name!r} already exists")
+            idx = len(self._by_idx)
+            level = _as_text(values.get("AccessLevel")) or "Learner"
+            _check_access_level(level)
+            active = _as_bool(values["Active"], "Active") if "Active" in values else True
+            user = User(
+                idx=idx, id=self._new_id("user", idx), user_name=user_name,
+                first_name=_as_text(values.get("FirstName")),
+                last_name=_as_text(values.get("LastName")),
+                email=_as_text(values.get("Email")), active=active, access_level=level,
+                brand=_as_text(values.get("Brand")) or BRANDS[0][0],
+                created_date=self._now(), last_login="",
+                is_custom_username="@" not in user_name,
+            )
+            self._apply_extra(user, values)
+            self._add_user(user)
+            self._changed_users()
+            return user
+
+    def update_user(self, user_key: str, values: Mapping[str, Any]) -> User:
+        with self.lock:
+            user = self._need_user(user_key)
+            body_id = values.get("Id")
+            if body_id not in (None, "", user.id):
+                raise TenantError(400, f"body Id {body_id!r} does not match the path id")
+            if "UserName" in values:
+                new_name = _as_text(values["UserName"]).strip()
+                if not new_name:
+                    raise TenantError(400, "field UserName must not be empty")
+                other = self._user_by_name.get(new_name.casefold())
+                if other is not None and other is not user:
+                    raise TenantError(400, f"UserName {new_name!r} already exists")
+                del self._user_by_name[user.user_name.casefold()]
+                user.user_name = new_name
+                self._user_by_name[new_name.casefold()] = user
+            for api, attr in (("FirstName", "first_name"), ("LastName", "last_name"),
+                              ("Email", "email"), ("Brand", "brand")):
+                if api in values:
+                    setattr(user, attr, _as_text(values[api]))
+            if "AccessLevel" in values:
+                level = _as_text(values["AccessLevel"])
+                _check_access_level(level)
+                user.access_level = level
+            if "Active" in values:
+                user.active = _as_bool(values["Active"], "Active")
+            if "IsCustomUsername" in values:
+                user.is_custom_username = _as_bool(values["IsCustomUsername"], "IsCustomUsername")
+            self._apply_extra(user, values)
+            user._search = None
+            self._changed_users()
+            return user
+
+    @staticmethod
+    def _apply_extra(user: User, values: Mapping[str, Any]) -> None:
+        core = {"UserName", "FirstName", "LastName", "Email", "Brand", "AccessLevel", "Active",
+                "IsCustomUsername"}
+        for name, value in values.items():
+            if name in core or name in _READ_ONLY_USER_FIELDS or name not in USER_FIELDS:
+                continue
+            if name in _BOOL_FIELDS:
+                value = _as_bool(value, name)
+            elif name in _INT_FIELDS:
+                value = _as_int(value, name)
+            elif name == "Password":
+                continue  # write-only: the API answers it empty
+            else:
+                value = None if value is None else str(value)
+            if user.extra is None:
+                user.extra = {}
+            user.extra[name] = value
+
+    def delete_user(self, user_key: str) -> None:
+        with self.lock:
+            user = self._need_user(user_key)
+            u = user.idx
+            for course in self._courses:
+                self._remove_enrollee(course, u)
+            for t in user.teams:
+                team = self._live_team(t)
+                team.members.remove(u)
+            for team in self._teams:
+                if u in team.leaders:
+                    team.leaders.remove(u)
+                if u in team.admins:
+                    team.admins.remove(u)
+            self._users.remove(user)
+            self._by_idx[u] = None
+            del self._user_by_id[user.id]
+            del self._user_by_name[user.user_name.casefold()]
+            self._changed_users()
+
+    def assign_courses(self, user_key: str, course_ids: Iterable[str]) -> list[str]:
+        """Assigns courses; already-assigned ones are left as they are. All ids are
+        checked before anything changes. Returns the ids newly assigned."""
+        with self.lock:
+            user = self._need_user(user_key)
+            courses = [self._need_course(cid) for cid in course_ids]
+            return [c.id for c in courses if self._add_enrollee(c, user.idx)]
+
+    def unassign_course(self, user_key: str, course_id: str) -> None:
+        with self.lock:
+            user = self._need_user(user_key)
+            course = self._need_course(course_id)
+            if not self._remove_enrollee(course, user.idx):
+                raise TenantError(404, f"user {user_key!r} is not assigned course {course_id!r}")
+
+    def _add_enrollee(self, course: Course, u: int) -> bool:
+        arr = course.enrollees
+        i = bisect.bisect_left(arr, u)
+        if i < len(arr) and arr[i] == u:
+            return False
+        arr.insert(i, u)
+        self._overlay[(course.idx << 32) | u] = self._fresh_state()
+        return True
+
+    def _remove_enrollee(self, course: Course, u: int) -> bool:
+        arr = course.enrollees
+        i = bisect.bisect_left(arr, u)
+        if i < len(arr) and arr[i] == u:
+            del arr[i]
+            self._overlay.pop((course.idx << 32) | u, None)
+            return True
+        return False
+
+    def set_progress(self, user_key: str, course_id: str, percentage: int) -> Enrollment:
+        """Test hook (no API endpoint): move an enrollment's progress; 100 completes it."""
+        with self.lock:
+            user = self._need_user(user_key)
+            course = self._need_course(course_id)
+            if not self._is_enrolled(course, user.idx):
+                raise TenantError(404, f"user {user_key!r} is not assigned course {course_id!r}")
+            s = list(self._state(course, user.idx))
+            pct = max(0, min(100, int(percentage)))
+            s[0], s[1] = pct == 100, pct
+            s[4] = self._now() if pct == 100 else None
+            s[8] = pct == 100
+            self._overlay[(course.idx << 32) | user.idx] = tuple(s)  # type: ignore[assignment]
+            return self._enrollment(course, user)
+
+    def create_team(self, values: Mapping[str, Any], parent_id: str | None = None) -> Team:
+        with self.lock:
+            name = _as_text(values.get("Name")).strip()
+            if not name:
+                raise TenantError(400, "field Name is required")
+            parent_key = parent_id or _as_text(values.get("ParentTeamId"))
+            parent = self._need_team(parent_key).idx if parent_key else -1
+            idx = len(self._team_by_idx)
+            team = Team(idx=idx, id=self._new_id("team", idx), name=name,
+                        code=_as_text(values.get("TeamCodeForBulkImport")),
+                        parent=parent, description=_as_text(values.get("Description")))
+            self._teams.append(team)
+            self._team_by_idx.append(team)
+            self._team_by_id[team.id] = team
+            if parent >= 0:
+                self._live_team(parent).children.append(idx)
+            return team
+
+    def update_team(self, team_id: str, values: Mapping[str, Any]) -> Team:
+        with self.lock:
+            team = self._need_team(team_id)
+            if "Name" in values:
+                name = _as_text(values["Name"]).strip()
+                if not name:
+                    raise TenantError(400, "field Name must not be empty")
+                team.name = name
+            if "Description" in values:
+                team.description = _as_text(values["Description"])
+            if "TeamCodeForBulkImport" in values:
+                team.code = _as_text(values["TeamCodeForBulkImport"])
+            return team
+
+    def delete_team(self, team_id: str) -> None:
+        """Deletes a team; its sub-teams move up to the deleted team's parent."""
+        with self.lock:
+            team = self._need_team(team_id)
+            for u in team.members:
+                self._by_idx_live(u).teams.remove(team.idx)
+            if team.parent >= 0:
+                self._live_team(team.parent).children.remove(team.idx)
+            for child in team.children:
+                self._live_team(child).parent = team.parent
+                if team.parent >= 0:
+                    self._live_team(team.parent).children.append(child)
+            self._teams.remove(team)
+            self._team_by_idx[team.idx] = None
+            del self._team_by_id[team.id]
+
+    def add_team_members(self, team_id: str, user_ids: Iterable[str]) -> list[str]:
+        """Adds members; unknown ids and existing members are ignored (as the API
+        does). Returns the ids actually added."""
+        with self.lock:
+            team = self._need_team(team_id)
+            added = []
+            for key in user_ids:
+                user = self._user_by_id.get(key)
+                if user is None or user.idx in team.members:
+                    continue
+                team.members.append(user.idx)
+                user.teams.append(team.idx)
+                added.append(user.id)
+            return added
+
+    def remove_team_member(self, team_id: str, user_key: str) -> None:
+        """Leader/admin roles are independent lists and are left alone."""
+        with self.lock:
+            team = self._need_team(team_id)
+            user = self._need_user(user_key)
+            if user.idx not in team.members:
+                raise TenantError(404, f"user {user_key!r} is not a member of team {team_id!r}")
+            team.members.remove(user.idx)
+            user.teams.remove(team.idx)
+
+    def set_team_role(self, team_id: str, role: str, user_key: str, present: bool) -> bool:
+        """Adds (present=True) or removes a user from a team's "leaders" or "admins".
+        Returns whether anything changed; removing a user without the role is 404."""
+        with self.lock:
+            team = self._need_team(team_id)
+            user = self._need_user(user_key)
+            holders = {"leaders": team.leaders, "admins": team.admins}[role]
+            if present:
+                if user.idx in holders:
+                    return False
+                holders.append(user.idx)
+                return True
+            if user.idx not in holders:
+                raise TenantError(404, f"user {user_key!r} is not in {role} of team {team_id!r}")
+            holders.remove(user.idx)
+            return True
+
+    def assign_team_courses(self, team_id: str, course_ids: Iterable[str],
+                            include_sub_teams: bool = False) -> None:
+        """Assigns courses to a team and enrols its active members (and, with
+        ``include_sub_teams``, those of all its descendants)."""
+        with self.lock:
+            team = self._need_team(team_id)
+            courses = [self._need_course(cid) for cid in course_ids]
+            targets = [team]
+            if include_sub_teams:
+                i = 0
+                while i < len(targets):
+                    targets.extend(self._live_team(t) for t in targets[i].children)
+                    i += 1
+            for target in targets:
+                for course in courses:
+                    if course.idx not in target.courses:
+                        target.courses.append(course.idx)
+                    for u in target.members:
+                        if self._by_idx_live(u).active:
+                            self._add_enrollee(course, u)
+
+    def unassign_team_course(self, team_id: str, course_id: str) -> None:
+        """Removes a course from the team's list; members' enrollments stay."""
+        with self.lock:
+            team = self._need_team(team_id)
+            course = self._need_course(course_id)
+            if course.idx not in team.courses:
+                raise TenantError(404, f"course {course_id!r} is not assigned to team {team_id!r}")
+            team.courses.remove(course.idx)
