@@ -11,7 +11,7 @@ a client outside a run (a sensor, `dagster job execute` on an ephemeral instance
 benchmark) has none. SQLite's `BEGIN IMMEDIATE` serialises the processes on one machine.
 
 Two lanes share the key's `per_minute`: "provision" (access requests, latency matters)
-and "sync" (full syncs and refreshes). A lane that asked in the last two seconds is
+and "sync" (full syncs). A lane that asked in the last two seconds is
 wanting (a row in `waiting`), and while it wants the other lane leaves room for its
 guaranteed share:
 provisioning's is what the sync's own rate leaves free (10 of 100 by default), the sync's
