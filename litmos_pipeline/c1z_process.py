@@ -1,8 +1,8 @@
 """The c1z write, run in a lean worker process (see litmos_pipeline.workers).
 
-Above both rooms it joins: the warehouse opens the staging file, the C1 writer turns its
-c1_* tables into the c1z, and the worker runner keeps it out of the run process. Neither
-c1/ nor warehouse/ imports this module.
+Above both rooms it joins: the warehouse opens the staging file and reads its c1_*
+tables (warehouse.c1z_source), the C1 writer turns them into the c1z, and the worker
+runner keeps it out of the run process. Neither c1/ nor warehouse/ imports this module.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Any
 
 from litmos_pipeline import files, workers
 from litmos_pipeline.c1 import c1z
-from litmos_pipeline.warehouse import store
+from litmos_pipeline.warehouse import c1z_source, store
 
 
 def write_c1z_file(dest: Path, db_path: Path, *, sync_id: str, started_at: datetime,
                    ended_at: datetime, memory_limit: str) -> c1z.C1zSummary:
-    """`c1z.write_c1z` of the c1_* tables in `db_path`, in a child process.
+    """The c1z of the c1_* tables in `db_path`, written in a child process.
 
     LITMOS_FILE_MODE is read here, so a bad value fails before the child starts.
     """
@@ -38,7 +38,8 @@ def write(dest: str, db_path: str, sync_id: str, started_at: str, ended_at: str,
     """
     mode = files.protect_process(file_mode)
     with store.opened(Path(db_path), read_only=True, memory_limit=memory_limit) as con:
-        summary = c1z.write_c1z(Path(dest), con, sync_id=sync_id,
-                                started_at=datetime.fromisoformat(started_at),
-                                ended_at=datetime.fromisoformat(ended_at), file_mode=mode)
+        summary = c1z_source.write_c1z(Path(dest), con, sync_id=sync_id,
+                                       started_at=datetime.fromisoformat(started_at),
+                                       ended_at=datetime.fromisoformat(ended_at),
+                                       file_mode=mode)
     return {**summary.__dict__, "path": str(summary.path)}
