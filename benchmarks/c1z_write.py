@@ -22,8 +22,9 @@ from pathlib import Path
 import duckdb
 import psutil
 
-from litmos_pipeline.c1.c1z import DEFAULT_ZSTD_LEVEL, read_c1z, write_c1z
+from litmos_pipeline.c1.c1z import DEFAULT_ZSTD_LEVEL, read_c1z
 from litmos_pipeline.c1.ksuid import new_ksuid
+from litmos_pipeline.warehouse.c1z_source import write_c1z
 
 _USER_PROFILE = (
     "json_object('Id', id, 'UserName', login, 'FirstName', given, 'LastName', family,"

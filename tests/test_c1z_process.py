@@ -9,6 +9,7 @@ import pytest
 
 from litmos_pipeline import c1z_process, workers
 from litmos_pipeline.c1 import c1z
+from litmos_pipeline.warehouse.c1z_source import write_c1z
 from tests.c1.test_c1z import ENDED, GRANTS, STARTED, SYNC_ID, build_tables
 
 
@@ -25,7 +26,7 @@ def test_child_writes_the_same_file_as_in_process(db_path: Path, tmp_path: Path)
                                          started_at=STARTED, ended_at=ENDED,
                                          memory_limit="64MB")
     with duckdb.connect(str(db_path), read_only=True) as con:
-        local = c1z.write_c1z(tmp_path / "local.c1z", con, SYNC_ID, STARTED, ENDED)
+        local = write_c1z(tmp_path / "local.c1z", con, SYNC_ID, STARTED, ENDED)
     assert summary.path == tmp_path / "child.c1z"
     assert summary.counts == local.counts and summary.counts["grants"] == len(GRANTS)
     assert summary.sha256 == local.sha256

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -32,7 +35,7 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_worker_sees_no_secret(secret_env: None) -> None:
-    report = workers.call(f"{__name__}:environ_report")
+    report = workers.call(environ_report)
     keys = set(report["keys"].split(","))
     assert not keys & set(SECRETS) and report["leaked"] == ""
     assert all(k in workers.ENV_ALLOWED or k.startswith(workers.ENV_ALLOWED_PREFIXES)
@@ -48,3 +51,30 @@ def test_child_environment_is_an_allowlist() -> None:
     assert set(workers.child_environment(env)) == {
         "PATH", "HOME", "LANG", "LC_CTYPE", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
         "LITMOS_FILE_MODE"}
+
+
+@dataclass(frozen=True)
+class Echo:
+    path: Path
+    at: datetime
+    counts: dict[str, int]
+
+
+def echo(value: Echo, *, extra: int) -> Echo:
+    """Runs in the worker: typed values go in and come back as themselves."""
+    return Echo(value.path / "child", value.at, {**value.counts, "extra": extra})
+
+
+def test_typed_arguments_and_results_round_trip() -> None:
+    sent = Echo(Path("/tmp/x"), datetime(2024, 5, 1, 12, tzinfo=UTC), {"grants": 3})
+    got = workers.call(echo, sent, extra=1)
+    assert got == Echo(Path("/tmp/x/child"), sent.at, {"grants": 3, "extra": 1})
+
+
+def test_only_module_level_functions_run_in_a_worker() -> None:
+    def local() -> None: ...
+
+    with pytest.raises(TypeError, match="module-level"):
+        workers.call(local)
+    with pytest.raises(TypeError, match="module-level"):
+        workers.call(lambda: None)

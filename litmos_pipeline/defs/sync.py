@@ -165,14 +165,14 @@ def c1_model(context: dg.AssetExecutionContext, litmos: LitmosResource,
     identity = sync_identity(context)
     settings = litmos.settings()
     warehouse_settings = warehouse.settings()
-    stage_path = str(warehouse.staging_path(context.run_id))
+    stage_path = warehouse.staging_path(context.run_id)
     # Both DuckDB-heavy steps run in lean worker processes (see litmos_pipeline.workers).
-    model = workers.call("litmos_pipeline.warehouse.snapshot:build_and_check",
-                         stage_path=stage_path, memory_limit=warehouse_settings.memory_limit,
+    model = workers.call(snapshot.build_and_check, stage_path=stage_path,
+                         memory_limit=warehouse_settings.memory_limit,
                          sync_team_roles=settings.sync_team_roles,
                          course_ids=list(settings.course_ids))
-    counts, integrity = model["counts"], model["integrity"]
-    skipped, outside_filter = model["skipped_principals"], model["courses_outside_filter"]
+    counts, integrity = model.counts, model.integrity
+    skipped, outside_filter = model.skipped_principals, model.courses_outside_filter
     built_s = time.monotonic() - started
     broken = {k: v for k, v in integrity.items() if v}
     yield dg.AssetCheckResult(
@@ -197,27 +197,26 @@ def c1_model(context: dg.AssetExecutionContext, litmos: LitmosResource,
                else ""))
 
     swap_started = time.monotonic()
-    result = workers.call("litmos_pipeline.warehouse.snapshot:publish",
-                          main_path=str(warehouse_settings.duckdb_path), stage_path=stage_path,
-                          memory_limit=warehouse_settings.memory_limit,
+    result = workers.call(snapshot.publish, main_path=warehouse_settings.duckdb_path,
+                          stage_path=stage_path, memory_limit=warehouse_settings.memory_limit,
                           sync_id=identity.sync_id, run_id=identity.run_id,
-                          started_at=identity.started_at.isoformat(),
+                          started_at=identity.started_at,
                           retention=warehouse_settings.history_retention_syncs)
     swap_s = time.monotonic() - swap_started
     context.log.info(
-        f"sync {identity.sync_id} published: {result['counts']['c1_grants']} grants "
-        f"(+{result['added']} / -{result['removed']}); main file held {swap_s:.1f}s")
+        f"sync {identity.sync_id} published: {result.counts['c1_grants']} grants "
+        f"(+{result.added} / -{result.removed}); main file held {swap_s:.1f}s")
     common = {"sync_id": identity.sync_id, "transform_s": round(built_s, 2),
               "swap_s": round(swap_s, 2)}
     for table in snapshot.C1_TABLES:
-        metadata: dict[str, Any] = {"rows": result["counts"][table], **common,
-                                    "preview": dg.MetadataValue.md(model["previews"][table])}
+        metadata: dict[str, Any] = {"rows": result.counts[table], **common,
+                                    "preview": dg.MetadataValue.md(model.previews[table])}
         if table == "c1_resources":
             metadata.update({t: counts[t] for t in snapshot.TYPED_TABLES})
         if table == "c1_grants":
-            metadata.update(grants_added=result["added"], grants_removed=result["removed"],
-                            previous_sync_id=result["previous_sync_id"] or "none",
-                            duplicate_records_from_litmos=sum(model["duplicates"].values()),
+            metadata.update(grants_added=result.added, grants_removed=result.removed,
+                            previous_sync_id=result.previous_sync_id or "none",
+                            duplicate_records_from_litmos=sum(model.duplicates.values()),
                             principals_not_in_user_list=skipped)
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
 

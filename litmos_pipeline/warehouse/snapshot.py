@@ -120,38 +120,47 @@ def courses_outside_filter(con: duckdb.DuckDBPyConnection, course_ids: list[str]
     return [r[0] for r in rows]
 
 
-# -- entry points for a worker process (litmos_pipeline.workers); JSON in, JSON out -----
+# -- entry points for a worker process (litmos_pipeline.workers) -------------------------
 
 
-def build_and_check(stage_path: str, memory_limit: str, sync_team_roles: bool,
-                    course_ids: list[str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ModelReport:
+    """What `build_and_check` found in the staging file: what the model's checks need."""
+
+    counts: dict[str, int]
+    integrity: dict[str, int]
+    duplicates: dict[str, int]
+    skipped_principals: int
+    courses_outside_filter: list[str]
+    previews: dict[str, str]
+
+
+def build_and_check(stage_path: Path, memory_limit: str, sync_team_roles: bool,
+                    course_ids: list[str]) -> ModelReport:
     """Build the model in the staging file and report what the checks need.
 
     Rows keep the extract's order (teams and courses were read in id order), so
     c1_grants comes out clustered by entitlement and the c1z writer's entitlement-range
     reads skip most of the table.
     """
-    with store.opened(Path(stage_path), memory_limit=memory_limit,
-                      preserve_order=True) as con:
+    with store.opened(stage_path, memory_limit=memory_limit, preserve_order=True) as con:
         counts = build_model(con, sync_team_roles=sync_team_roles)
-        return {
-            "counts": counts,
-            "integrity": {k: int(con.execute(q).fetchone()[0])  # type: ignore[index]
-                          for k, q in INTEGRITY_SQL.items()},
-            "duplicates": duplicate_ids(con),
-            "skipped_principals": skipped_principals(con),
-            "courses_outside_filter": courses_outside_filter(con, course_ids),
-            "previews": {t: store.preview_markdown(con, f"SELECT * FROM {t}")
-                         for t in C1_TABLES},
-        }
+        return ModelReport(
+            counts=counts,
+            integrity={k: int(con.execute(q).fetchone()[0])  # type: ignore[index]
+                       for k, q in INTEGRITY_SQL.items()},
+            duplicates=duplicate_ids(con),
+            skipped_principals=skipped_principals(con),
+            courses_outside_filter=courses_outside_filter(con, course_ids),
+            previews={t: store.preview_markdown(con, f"SELECT * FROM {t}")
+                      for t in C1_TABLES},
+        )
 
 
-def publish(main_path: str, stage_path: str, memory_limit: str, sync_id: str, run_id: str,
-            started_at: str, retention: int, lock_timeout_s: float = 300.0) -> dict[str, Any]:
+def publish(main_path: Path, stage_path: Path, memory_limit: str, sync_id: str, run_id: str,
+            started_at: datetime, retention: int, lock_timeout_s: float = 300.0) -> SwapResult:
     """Swap the staged snapshot into the main file (see `swap`)."""
-    with store.opened_main(Path(main_path), memory_limit=memory_limit,
+    with store.opened_main(main_path, memory_limit=memory_limit,
                            lock_timeout_s=lock_timeout_s) as main:
-        result = swap(main, Path(stage_path), sync_id=sync_id, run_id=run_id,
-                      started_at=datetime.fromisoformat(started_at), retention=retention)
-    return {"previous_sync_id": result.previous_sync_id, "added": result.added,
-            "removed": result.removed, "counts": result.counts}
+        return swap(main, stage_path, sync_id=sync_id, run_id=run_id,
+                    started_at=started_at, retention=retention)

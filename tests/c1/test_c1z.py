@@ -20,9 +20,11 @@ import zstandard
 from google.protobuf import struct_pb2
 
 from litmos_pipeline.c1 import c1z
-from litmos_pipeline.c1.c1z import encoding, inputs, sqlite_build
+from litmos_pipeline.c1.c1z import encoding, sqlite_build
 from litmos_pipeline.c1.ksuid import ksuid_from
 from litmos_pipeline.c1.proto import connector_v2_pb2 as pb
+from litmos_pipeline.warehouse import c1z_source
+from litmos_pipeline.warehouse.c1z_source import write_c1z
 
 SYNC_ID = ksuid_from(datetime(2024, 5, 1, tzinfo=UTC), b"\x07" * 16)
 STARTED = datetime(2024, 5, 1, 12, 0, 0, 250000, tzinfo=UTC)
@@ -130,7 +132,7 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _write(tmp_path: Path, con: duckdb.DuckDBPyConnection, **kwargs: Any) -> c1z.C1zSummary:
-    return c1z.write_c1z(tmp_path / "sync.c1z", con, SYNC_ID, STARTED, ENDED, **kwargs)
+    return write_c1z(tmp_path / "sync.c1z", con, SYNC_ID, STARTED, ENDED, **kwargs)
 
 
 def _sqlite_bytes(path: Path) -> bytes:
@@ -330,7 +332,7 @@ def test_records_use_deterministic_encoding(written: c1z.C1zSummary) -> None:
 def test_small_partitions_give_the_same_records(
     tmp_path: Path, con: duckdb.DuckDBPyConnection, written: c1z.C1zSummary
 ) -> None:
-    other = c1z.write_c1z(
+    other = write_c1z(
         tmp_path / "small.c1z", con, SYNC_ID, STARTED, ENDED, partition_rows=2, batch_rows=1
     )
     with c1z.read_c1z(written.path) as a, c1z.read_c1z(other.path) as b:
@@ -487,7 +489,7 @@ def test_failure_mid_write_leaves_nothing(
 
     monkeypatch.setattr(sqlite_build, "append_arrow_streams", append_one_partition_then_fail)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        c1z.write_c1z(out / "sync.c1z", con, SYNC_ID, STARTED, ENDED, partition_rows=1)
+        write_c1z(out / "sync.c1z", con, SYNC_ID, STARTED, ENDED, partition_rows=1)
     assert appended == [1]  # the failure came after grant rows were written
     assert _dir_entries(out) == set()
 
@@ -516,7 +518,7 @@ def test_failure_while_compressing_keeps_the_previous_file(
 
     monkeypatch.setattr(sqlite_build, "compress", broken_compress)
     with pytest.raises(OSError, match="no space"):
-        c1z.write_c1z(dest, con, SYNC_ID, STARTED, ENDED)
+        write_c1z(dest, con, SYNC_ID, STARTED, ENDED)
     assert dest.read_bytes() == b"previous"
     assert _dir_entries(out) == {"sync.c1z"}
 
@@ -526,7 +528,7 @@ def test_overwrites_an_existing_file_atomically(
 ) -> None:
     dest = tmp_path / "sync.c1z"
     dest.write_bytes(b"old")
-    summary = c1z.write_c1z(dest, con, SYNC_ID, STARTED, ENDED)
+    summary = write_c1z(dest, con, SYNC_ID, STARTED, ENDED)
     assert dest.read_bytes()[:5] == b"C1ZF\x00"
     assert summary.size_bytes == dest.stat().st_size
     assert _dir_entries(tmp_path) == {"sync.c1z"}
@@ -590,13 +592,13 @@ def test_bad_resource_rows_are_rejected(tmp_path: Path, con: duckdb.DuckDBPyConn
 
 def test_arguments_are_checked(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(c1z.C1zInputError, match="KSUID"):
-        c1z.write_c1z(tmp_path / "x.c1z", con, "not-a-ksuid", STARTED, ENDED)
+        write_c1z(tmp_path / "x.c1z", con, "not-a-ksuid", STARTED, ENDED)
     with pytest.raises(ValueError, match="timezone-aware"):
-        c1z.write_c1z(tmp_path / "x.c1z", con, SYNC_ID, datetime(2024, 5, 1), ENDED)
+        write_c1z(tmp_path / "x.c1z", con, SYNC_ID, datetime(2024, 5, 1), ENDED)
     with pytest.raises(c1z.C1zInputError, match="before started_at"):
-        c1z.write_c1z(tmp_path / "x.c1z", con, SYNC_ID, ENDED, STARTED)
+        write_c1z(tmp_path / "x.c1z", con, SYNC_ID, ENDED, STARTED)
     with pytest.raises(c1z.C1zError, match="does not exist"):
-        c1z.write_c1z(tmp_path / "missing" / "x.c1z", con, SYNC_ID, STARTED, ENDED)
+        write_c1z(tmp_path / "missing" / "x.c1z", con, SYNC_ID, STARTED, ENDED)
     assert _dir_entries(tmp_path) == set()
 
 
@@ -607,7 +609,7 @@ def test_read_only_duckdb_connection_is_enough(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     with duckdb.connect(str(db_path), read_only=True) as ro:
-        summary = c1z.write_c1z(out / "sync.c1z", ro, SYNC_ID, STARTED, ENDED, partition_rows=3)
+        summary = write_c1z(out / "sync.c1z", ro, SYNC_ID, STARTED, ENDED, partition_rows=3)
     assert summary.counts["grants"] == len(GRANTS)
 
 
@@ -766,12 +768,12 @@ def test_failure_while_reading_duckdb_surfaces(
     tmp_path: Path, con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The last grant partition fails inside DuckDB while SQLite is appending the stream.
-    real_partitions = inputs.grant_partitions
+    real_partitions = c1z_source.grant_partitions
 
     def partitions_then_a_failing_one(*args: Any) -> list[tuple[str, dict[str, str]]]:
         return [*real_partitions(*args), ("error('lost the warehouse file') IS NULL", {})]
 
-    monkeypatch.setattr(inputs, "grant_partitions", partitions_then_a_failing_one)
+    monkeypatch.setattr(c1z_source, "grant_partitions", partitions_then_a_failing_one)
     with pytest.raises((duckdb.Error, c1z.C1zError), match="lost the warehouse"):
         _write(tmp_path, con, partition_rows=3)
     assert _dir_entries(tmp_path) == set()
@@ -798,7 +800,7 @@ def many_grants() -> tuple[duckdb.DuckDBPyConnection, list[tuple[str, str, str, 
 def test_many_grants_across_partitions_and_batches(tmp_path: Path) -> None:
     # Enough rows for several partitions of whole entitlements, each one Arrow stream.
     con, many = many_grants()
-    summary = c1z.write_c1z(
+    summary = write_c1z(
         tmp_path / "many.c1z", con, SYNC_ID, STARTED, ENDED, partition_rows=150, batch_rows=120
     )
     assert summary.counts["grants"] == len(many) == 390
@@ -834,7 +836,7 @@ def test_grants_go_in_once_each_in_grant_id_order_however_they_are_cut(
         tmp_path: Path, partition_rows: int) -> None:
     # 40: every entitlement (130 grants) is cut into grant id slices of its own.
     con, many = many_grants()
-    summary = c1z.write_c1z(tmp_path / "cut.c1z", con, SYNC_ID, STARTED, ENDED,
+    summary = write_c1z(tmp_path / "cut.c1z", con, SYNC_ID, STARTED, ENDED,
                             partition_rows=partition_rows, batch_rows=7)
     db_path = tmp_path / "cut.db"
     db_path.write_bytes(_sqlite_bytes(summary.path))

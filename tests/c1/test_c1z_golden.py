@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from litmos_pipeline.c1 import c1z
+from litmos_pipeline.warehouse.c1z_source import DEFAULT_PARTITION_ROWS, write_c1z
 from tests.c1.test_c1z import ENDED, GRANTS, STARTED, SYNC_ID, _sqlite_bytes, build_tables
 
 C1Z_SHA256 = "d71d477cdec3662100b483290cb0ce8dbb4754bc0eb980bf87f254b044015a58"
@@ -34,11 +34,11 @@ def utc_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("utc_clock")
-@pytest.mark.parametrize("partition_rows", [c1z.DEFAULT_PARTITION_ROWS, 2])
+@pytest.mark.parametrize("partition_rows", [DEFAULT_PARTITION_ROWS, 2])
 def test_bytes_of_a_fixed_tenant(tmp_path: Path, partition_rows: int) -> None:
     with duckdb.connect() as con:
         build_tables(con, GRANTS)
-        summary = c1z.write_c1z(tmp_path / "sync.c1z", con, SYNC_ID, STARTED, ENDED,
-                                partition_rows=partition_rows)
+        summary = write_c1z(tmp_path / "sync.c1z", con, SYNC_ID, STARTED, ENDED,
+                           partition_rows=partition_rows)
     assert hashlib.sha256(_sqlite_bytes(summary.path)).hexdigest() == SQLITE_SHA256
     assert summary.sha256 == C1Z_SHA256

@@ -1,4 +1,4 @@
-"""c1z version-1 files: the writer (DuckDB c1_* tables -> .c1z) and a reader.
+"""c1z version-1 files: the writer (a C1 model -> .c1z) and a reader.
 
 A c1z is the 5-byte magic ``C1ZF\\x00`` followed by one zstd stream of a SQLite database
 laid out as the Baton SDK's dotc1z package lays it out (tables v1_resource_types,
@@ -9,25 +9,22 @@ encoding of the c1.connector.v2 message.
 
 Speed matters (millions of grants): the writer never builds one Python protobuf object
 per grant. Grants share few entitlements, so each entitlement's bytes are encoded once
-with the generated classes; DuckDB then assembles every grant's bytes from that prefix
-plus the principal and grant id fields, computing the varint lengths in SQL (tests check
-the result byte-for-byte against ``Grant.SerializeToString(deterministic=True)``).
-Tables are read in key-range partitions, each sorted by external id, so DuckDB's sort
-memory stays bounded while SQLite receives rows in index order (which halves the cost of
-building the indexes); grants are cut by entitlement id, which orders them the same way
-and is cheap to filter on. Each grant partition goes from DuckDB to SQLite as one Arrow
-stream through ADBC's SQLite driver, so no Python object is made per grant either, and
-DuckDB sorts the next partition while SQLite appends the current one. Once
-the grants are in, DuckDB's buffer pool is shrunk so the index build and compression do
-not stack on it. Indexes are built after the load, which is much cheaper than
-maintaining them per row, and the grant indexes (GIL-free SQLite work) are built in a
-thread while resources are encoded into a side file that is copied in after.
+with the generated classes; the source (the warehouse's DuckDB, see
+litmos_pipeline.warehouse.c1z_source) then assembles every grant's bytes from that
+prefix plus the principal and grant id fields (`source.GRANT_FIELDS`; tests check the
+result byte-for-byte against ``Grant.SerializeToString(deterministic=True)``). Records
+come from the source in key order, so SQLite receives rows in index order (which halves
+the cost of building the indexes). Each grant partition goes to SQLite as one Arrow
+stream through ADBC's SQLite driver, so no Python object is made per grant either.
+Indexes are built after the load, which is much cheaper than maintaining them per row,
+and the grant indexes (GIL-free SQLite work) are built in a thread while resources are
+encoded into a side file that is copied in after.
 
 The rooms: `schema` (format constants, tables and indexes, timestamp text), `encoding`
-(the protobuf messages and fields), `inputs` (DuckDB's c1_* tables: checks, partitions,
-the grants query), `sqlite_build` (the SQLite build file and its zstd frame), `writer`
-(write_c1z), `reader` (read_c1z), `cli`; `errors` and `summary` are shared by them.
-This module offers what callers use.
+(the protobuf messages and fields), `source` (the protocol the writer reads its model
+through: no database here), `sqlite_build` (the SQLite build file and its zstd frame),
+`writer` (write_c1z), `reader` (read_c1z), `cli`; `errors` and `summary` are shared by
+them. This module offers what callers use.
 
 CLI for operators: ``python -m litmos_pipeline.c1.c1z stats|resources|entitlements|grants FILE``.
 """
@@ -58,18 +55,12 @@ from litmos_pipeline.c1.c1z.schema import (
     SQLITE_HEADER,
     format_c1z_time,
 )
+from litmos_pipeline.c1.c1z.source import C1zSource
 from litmos_pipeline.c1.c1z.summary import C1zSummary
-from litmos_pipeline.c1.c1z.writer import (
-    DEFAULT_BATCH_ROWS,
-    DEFAULT_PARTITION_ROWS,
-    DEFAULT_ZSTD_LEVEL,
-    write_c1z,
-)
+from litmos_pipeline.c1.c1z.writer import DEFAULT_ZSTD_LEVEL, write_c1z
 
 __all__ = [
-    "DEFAULT_BATCH_ROWS",
     "DEFAULT_MAX_DECODED_BYTES",
-    "DEFAULT_PARTITION_ROWS",
     "DEFAULT_ZSTD_LEVEL",
     "MAGIC",
     "MAGIC_V3",
@@ -83,6 +74,7 @@ __all__ = [
     "C1zError",
     "C1zFormatError",
     "C1zInputError",
+    "C1zSource",
     "C1zSummary",
     "ResourceRow",
     "SyncRun",

@@ -2,8 +2,8 @@
 
 Resource types, resources and entitlements are built with the generated classes, one
 per row. Grants are too many for that: each entitlement's field is encoded once here
-(`grant_entitlement_field`), and `sql_field` lets DuckDB lay out the rest of every
-grant's bytes (see `inputs.GRANTS_QUERY`).
+(`grant_entitlement_field`), and the writer's source lays out the rest of every grant's
+bytes (see `source.GRANT_FIELDS`).
 """
 
 from __future__ import annotations
@@ -241,20 +241,3 @@ def grant_message(
     msg.principal.id.resource = principal_id
     return msg
 
-
-def _sql_varint(n: str) -> str:
-    # Up to 3 bytes (< 2 MiB); ids are capped at MAX_ID_BYTES, far below.
-    return (
-        f"(CASE WHEN {n} < 128 THEN encode(chr({n}::INTEGER))"
-        f" WHEN {n} < 16384 THEN unhex(printf('%02x%02x', {n} % 128 + 128, {n} // 128))"
-        f" ELSE unhex(printf('%02x%02x%02x', {n} % 128 + 128, ({n} // 128) % 128 + 128,"
-        f" {n} // 16384)) END)"
-    )
-
-
-def sql_field(tag: int, blob_column: str) -> str:
-    """SQL for one length-delimited protobuf field: tag byte, varint length, bytes."""
-    return (
-        f"('\\x{tag:02x}'::BLOB || {_sql_varint(f'octet_length({blob_column})')}"
-        f" || {blob_column})"
-    )

@@ -1,29 +1,25 @@
-"""write_c1z: DuckDB's c1_* tables -> a SQLite build file -> one zstd frame, atomically.
+"""write_c1z: a C1 model (`source.C1zSource`) -> a SQLite build file -> one zstd frame.
 
-The order of the work, and why, is in the package's docstring; `inputs` reads DuckDB,
-`sqlite_build` fills and packs the SQLite file.
+The order of the work, and why, is in the package's docstring; the source reads the
+model (the warehouse implements it), `sqlite_build` fills and packs the SQLite file.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import os
 import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from litmos_pipeline import files
-from litmos_pipeline.c1.c1z import inputs, sqlite_build
+from litmos_pipeline.c1.c1z import sqlite_build
 from litmos_pipeline.c1.c1z.encoding import (
-    RESOURCE_COLUMNS,
     ResourceRow,
     entitlement_message,
     grant_entitlement_field,
@@ -33,6 +29,7 @@ from litmos_pipeline.c1.c1z.encoding import (
 )
 from litmos_pipeline.c1.c1z.errors import C1zError, C1zInputError
 from litmos_pipeline.c1.c1z.schema import RESOURCE_TABLE_COLUMNS, TABLE_NAMES, format_c1z_time
+from litmos_pipeline.c1.c1z.source import RECORD_KINDS, C1zSource
 from litmos_pipeline.c1.c1z.summary import C1zSummary, stage
 from litmos_pipeline.c1.ksuid import is_ksuid
 from litmos_pipeline.c1.proto import connector_v2_pb2 as pb
@@ -40,36 +37,15 @@ from litmos_pipeline.c1.proto import connector_v2_pb2 as pb
 # On the large benchmark's 2.5 GB SQLite file, level 2 was both faster and smaller than 3
 # (2.1-2.3 s and 208 MB against 2.9-3.0 s and 211 MB; level 1: 2.3 s, 215 MB).
 DEFAULT_ZSTD_LEVEL = 2
-# Two grant partitions are in flight at once: one sorted in DuckDB's memory, the other
-# held as Arrow (~340 bytes a grant) while SQLite appends it. 40k rows: on the large
-# benchmark's staging file, the writer peaked at 260-265 MB (60k: 275-279 MB) at the same
-# speed (grants are clustered by entitlement, so each partition's scan skips most row
-# groups).
-DEFAULT_PARTITION_ROWS = 40_000
-DEFAULT_BATCH_ROWS = 10_000
-_LATE_MEMORY_LIMIT = "32MB"
-# Resources (and entitlements) carry profiles: smaller partitions to sort within 32MB.
-_RESOURCE_PARTITION_ROWS = 20_000
-# Resource rows are wide (profile JSON, timestamps), so they are fetched in smaller batches.
-_RESOURCE_BATCH_DIVISOR = 5
 
 
 class _Writer:
-    """One write_c1z call: a temp SQLite file filled from the DuckDB connection."""
+    """One write_c1z call: a temp SQLite file filled from the source."""
 
-    def __init__(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        sync_id: str,
-        discovered_at: str,
-        partition_rows: int,
-        batch_rows: int,
-    ) -> None:
-        self.con = con
+    def __init__(self, source: C1zSource, sync_id: str, discovered_at: str) -> None:
+        self.source = source
         self.sync_id = sync_id
         self.discovered_at = discovered_at
-        self.partition_rows = partition_rows
-        self.batch_rows = batch_rows
         # Both are validated (KSUID / our own formatter), so they can be SQL literals,
         # which saves binding two parameters on every row.
         self.consts = f"'{sync_id}', '{discovered_at}'"
@@ -93,12 +69,8 @@ class _Writer:
         return db.total_changes - before
 
     def write_resource_types(self, db: sqlite3.Connection) -> None:
-        rows = self.con.execute(
-            "SELECT resource_type_id, display_name, traits, description FROM c1_resource_types"
-            " ORDER BY resource_type_id"
-        ).fetchall()
         out = []
-        for type_id, display_name, traits, description in rows:
+        for type_id, display_name, traits, description in self.source.resource_types():
             if not type_id or ":" in type_id:
                 raise C1zInputError(
                     f"c1_resource_types has an invalid resource_type_id {type_id!r}"
@@ -110,32 +82,11 @@ class _Writer:
             db, "v1_resource_types", ("external_id", "data"), out
         )
 
-    def _ranged(
-        self, table: str, key: str, select: str, batch_rows: int | None = None
-    ) -> Iterator[list[tuple[Any, ...]]]:
-        """Stream `select` (with a {where} slot) in sorted key-range partitions of `table`.
-
-        `key` may carry the select's table alias ("e.entitlement_id"); the sample is
-        drawn on the bare column.
-        """
-        column = key.rsplit(".", 1)[-1]
-        n_rows = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
-        rows = min(self.partition_rows, _RESOURCE_PARTITION_ROWS)
-        for low, high in inputs.partition_bounds(self.con, table, column, n_rows, rows):
-            where, params = inputs.range_where(key, low, high)
-            sql = select.replace("{where}", where)
-            yield from inputs.stream(self.con, sql, params, batch_rows or self.batch_rows)
-
     def write_resources(self, db: sqlite3.Connection) -> None:
         """Encode c1_resources into v1_resources of `db` (a side file, see write_c1z)."""
-        select = (
-            f"SELECT {', '.join(RESOURCE_COLUMNS)} FROM c1_resources WHERE {{where}}"
-            " ORDER BY external_id"
-        )
         known = self.resource_types
         total = 0
-        batch_rows = max(1, self.batch_rows // _RESOURCE_BATCH_DIVISOR)
-        for batch in self._ranged("c1_resources", "external_id", select, batch_rows):
+        for batch in self.source.resources():
             out = []
             for raw in batch:
                 row = ResourceRow(*raw)
@@ -169,23 +120,11 @@ class _Writer:
 
     def write_entitlements(self, db: sqlite3.Connection) -> tuple[list[str], list[bytes]]:
         """Write v1_entitlements; return each entitlement's pre-encoded grant field 1."""
-        select = """
-            SELECT e.entitlement_id, e.resource_type_id, e.resource_id, r.display_name, e.slug,
-                   e.display_name, e.description, e.purpose, e.grantable_to
-            FROM c1_entitlements e
-            LEFT JOIN (
-                -- grouped so a duplicated resource (reported by its own index) cannot
-                -- duplicate entitlement rows
-                SELECT resource_type_id, resource_id, min(display_name) AS display_name
-                FROM c1_resources GROUP BY resource_type_id, resource_id
-            ) r ON r.resource_type_id = e.resource_type_id AND r.resource_id = e.resource_id
-            WHERE {where}
-            ORDER BY e.entitlement_id"""
         ent_ids: list[str] = []
         ent_fields: list[bytes] = []
         seen: set[str] = set()
         total = 0
-        for batch in self._ranged("c1_entitlements", "e.entitlement_id", select):
+        for batch in self.source.entitlements():
             out = []
             for eid, rtype, rid, res_name, slug, name, desc, purpose, grantable in batch:
                 grantable_types = []
@@ -217,49 +156,17 @@ class _Writer:
     def write_grants(self, db_path: Path, ent_ids: list[str], ent_fields: list[bytes]) -> None:
         """Append every grant to v1_grants of the (closed) SQLite file at `db_path`.
 
-        Each partition is sorted and encoded by DuckDB and handed over as one Arrow
-        stream. Two cursors take turns: one sorts the next partition in a thread while
-        SQLite appends the other's (both release the GIL). On the large tenant's staging
-        file the grants took 12 s this way against 18 s one after the other.
+        The source hands each partition over as one Arrow stream, its bytes already laid
+        out, so no Python object is made per grant.
         """
-        partitions = inputs.grant_partitions(self.con, self.partition_rows)
-        constants = {"sync_id": self.sync_id, "discovered_at": self.discovered_at}
-        cursors = [self._grant_cursor(ent_ids, ent_fields) for _ in range(2)]
-
-        def open_stream(n: int, where: str, params: dict[str, str]) -> Any:
-            sql = inputs.GRANTS_QUERY.replace("{where}", where)
-            return cursors[n % 2].sql(sql, params={**params, **constants}).__arrow_c_stream__()
-
-        def streams() -> Iterator[Any]:
-            with concurrent.futures.ThreadPoolExecutor(1, "c1z-sort") as pool:
-                pending = pool.submit(open_stream, 0, *partitions[0])
-                for n, later in enumerate([*partitions[1:], None], start=1):
-                    stream = pending.result()
-                    # The other cursor's stream has been appended whole by now.
-                    if later is not None:
-                        pending = pool.submit(open_stream, n, *later)
-                    yield stream
-
-        appending = streams()
+        appending = self.source.grant_streams(ent_ids, ent_fields, self.sync_id,
+                                              self.discovered_at)
         try:
             self.counts["grants"] = sqlite_build.append_arrow_streams(db_path, "v1_grants",
                                                                       appending)
         finally:
-            appending.close()  # first waits for a partition still being sorted
-            for cursor in cursors:
-                cursor.close()
-
-    def _grant_cursor(self, ent_ids: list[str], ent_fields: list[bytes]
-                      ) -> duckdb.DuckDBPyConnection:
-        # A temp table per cursor (a cursor sees only its own): passed to every partition's
-        # query as list parameters instead, the 11,000 entitlements of the large tenant
-        # cost ~4 s of binding and unnesting over its ~100 partitions.
-        cursor = self.con.cursor()
-        cursor.execute(
-            f"CREATE TEMP TABLE {inputs.ENT_FIELDS_TABLE} AS SELECT"
-            " unnest($ids::VARCHAR[]) AS entitlement_id, unnest($fields::BLOB[]) AS ent_field",
-            {"ids": ent_ids, "fields": ent_fields})
-        return cursor
+            # A generator's close runs its cleanup (a partition still being read).
+            getattr(appending, "close", lambda: None)()
 
     def write_sync_run(self, db: sqlite3.Connection, started_at: str, ended_at: str) -> None:
         # A finished full sync; grants carry no expansion data, so nothing needs backfill
@@ -272,34 +179,22 @@ class _Writer:
         )
 
     def duplicate_error(self, ddl: str) -> C1zInputError:
-        """Name a duplicate key behind a failed UNIQUE index (asks DuckDB for one)."""
-        source = {
-            "v1_resource_types": ("c1_resource_types", "resource_type_id"),
-            "v1_resources": ("c1_resources", "external_id"),
-            "v1_entitlements": ("c1_entitlements", "entitlement_id"),
-            "v1_grants": ("c1_grants", "grant_id"),
-        }
-        table = sqlite_build.index_table(ddl)
-        src_table, key = source.get(table, (table, "external_id"))
-        dup = inputs.duplicate_key(self.con, src_table, key) if table in source else None
-        example = f", e.g. {dup!r}" if dup is not None else ""
-        return C1zInputError(f"{src_table} has duplicate {key} values{example}")
+        """Name a duplicate key behind a failed UNIQUE index (the source finds one)."""
+        return self.source.duplicate_error(sqlite_build.index_table(ddl))
 
 
 def write_c1z(
     dest: Path | str,
-    con: duckdb.DuckDBPyConnection,
+    source: C1zSource,
     sync_id: str,
     started_at: datetime,
     ended_at: datetime,
     *,
     discovered_at: datetime | None = None,
     zstd_level: int = DEFAULT_ZSTD_LEVEL,
-    partition_rows: int = DEFAULT_PARTITION_ROWS,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
     file_mode: int | None = None,
 ) -> C1zSummary:
-    """Write the c1_* tables of `con` as one finished full sync to a version-1 c1z at `dest`.
+    """Write the model `source` reads as one finished full sync to a version-1 c1z at `dest`.
 
     Atomic: everything is built in a temp dir next to `dest` and renamed into place at
     the end; on any error nothing is left at `dest` (an existing file there is kept) and
@@ -326,11 +221,8 @@ def write_c1z(
     try:
         db_path = tmp_dir / "sync.db"
         with stage(stages, "validate"):
-            source_counts = inputs.count_rows(con)
-            inputs.check_not_null(con, "c1_resources", "external_id")
-            inputs.check_not_null(con, "c1_entitlements", "entitlement_id")
-            inputs.validate_grants(con)
-        writer = _Writer(con, sync_id, discovered, partition_rows, batch_rows)
+            source_counts = source.check()
+        writer = _Writer(source, sync_id, discovered)
         _load_records(writer, db_path, tmp_dir / "resources.db", started, ended, stages)
         _check_counts(source_counts, writer.counts)
         sqlite_bytes = db_path.stat().st_size
@@ -384,20 +276,10 @@ def _load_records(
     try:
         # The big DuckDB reads are over: let its buffer pool go, so SQLite's index sorter
         # and zstd do not stack on top of it (resources are a few MB a partition).
-        with _memory_limit(writer.con, _LATE_MEMORY_LIMIT):
+        with writer.source.low_memory():
             _load_resources_and_index(writer, db_path, side_path, stages)
     except sqlite_build.DuplicateKeys as dup:
         raise writer.duplicate_error(dup.ddl) from None
-
-
-@contextlib.contextmanager
-def _memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
-    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # type: ignore[index]
-    con.execute(f"SET memory_limit = '{limit}'")
-    try:
-        yield
-    finally:
-        con.execute(f"SET memory_limit = '{before}'")
 
 
 def _load_resources_and_index(writer: _Writer, db_path: Path, side_path: Path,
@@ -428,14 +310,7 @@ def _load_resources_and_index(writer: _Writer, db_path: Path, side_path: Path,
 
 def _check_counts(source: dict[str, int], written: dict[str, int]) -> None:
     # Guards the partitioned reads: every source row must land exactly once.
-    pairs = {
-        "c1_resource_types": "resource_types",
-        "c1_resources": "resources",
-        "c1_entitlements": "entitlements",
-        "c1_grants": "grants",
-    }
-    for table, name in pairs.items():
-        if source[table] != written.get(name):
-            raise C1zError(
-                f"wrote {written.get(name)} {name} but {table} holds {source[table]} rows"
-            )
+    for kind in RECORD_KINDS:
+        if source[kind] != written.get(kind):
+            raise C1zError(f"wrote {written.get(kind)} {kind} but the source holds "
+                           f"{source[kind]}")
