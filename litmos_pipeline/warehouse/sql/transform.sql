@@ -2,7 +2,10 @@
 -- tables -> C1's model (c1_*). A record Litmos listed twice is kept once, as first seen
 -- (lowest _seq): a GROUP BY, which spills to disk under a memory limit, where a window
 -- function over 2M rows did not (measured at 96MB). Column sets of c1_* are the c1z writer's contract.
--- Id formats mirror litmos_pipeline/c1/ids.py (the c1_* macros are defined from there).
+-- Id formats mirror litmos_pipeline/c1/ids.py (the c1_* macros are defined from there), and
+-- the user display name is c1/messages.py's rule (c1_user_display_name, defined there).
+-- Which raw and typed tables exist, the resource types and the entitlement slugs come
+-- from litmos_pipeline/catalog/; each typed table is the block named after it.
 
 -- name: macros
 CREATE OR REPLACE TEMP MACRO litmos_bool(s) AS lower(trim(s)) IN ('true', '1', 'yes');
