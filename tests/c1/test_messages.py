@@ -4,6 +4,7 @@ and the grant shapes provisioning, the c1z writer and the C1 sandbox send."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -23,7 +24,7 @@ LOGINS = [None, "", " ", "ana", "\u00a0ana"]
 
 
 @pytest.fixture(scope="module")
-def con(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnection:
+def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
     path: Path = tmp_path_factory.mktemp("names") / "n.duckdb"
     with store.opened(path) as connection:
         yield connection
