@@ -14,7 +14,7 @@ import platform
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -24,6 +24,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
+from litmos_pipeline import catalog
 from litmos_pipeline.c1.credentials import TokenSource, is_loopback_host
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import baton_v1_pb2_grpc as baton_grpc
@@ -158,28 +159,24 @@ def _require_kind(task: baton.Task, kind: str) -> None:
 
 # --- hello payload -----------------------------------------------------------------------------
 
-_RESOURCE_TYPES: tuple[tuple[str, str, Sequence[int]], ...] = (
-    ("user", "User", (v2.ResourceType.TRAIT_USER,)),
-    ("team", "Team", (v2.ResourceType.TRAIT_GROUP,)),
-    ("course", "Course", ()),
-)
-
-
 def default_connector_metadata(
-    *, provisionable: Iterable[str] = ("team", "course")
+    *, provisionable: Iterable[str] | None = None
 ) -> v2.ConnectorMetadata:
-    """What we announce in Hello: a Litmos connector that syncs user/team/course and provisions.
+    """What we announce in Hello: the catalog's resource types, synced, and provisioned.
 
-    `provisionable` lists the resource types whose entitlements we can grant and revoke.
+    `provisionable` lists the resource types whose entitlements we can grant and revoke;
+    by default those the catalog gives grant and revoke verbs (team, course).
     """
-    can_provision = set(provisionable)
+    can_provision = set(provisionable if provisionable is not None
+                        else (rt.id for rt in catalog.CATALOG if rt.provisionable))
     caps = [
         v2.ResourceTypeCapability(
-            resource_type=v2.ResourceType(id=rt_id, display_name=name, traits=list(traits)),
+            resource_type=v2.ResourceType(id=rt.id, display_name=rt.display_name,
+                                          traits=list(rt.traits)),
             capabilities=[v2.CAPABILITY_SYNC]
-            + ([v2.CAPABILITY_PROVISION] if rt_id in can_provision else []),
+            + ([v2.CAPABILITY_PROVISION] if rt.id in can_provision else []),
         )
-        for rt_id, name, traits in _RESOURCE_TYPES
+        for rt in catalog.CATALOG
     ]
     return v2.ConnectorMetadata(
         display_name="Litmos",

@@ -11,6 +11,7 @@ import dagster as dg
 from google.protobuf.message import Message
 
 from litmos_pipeline import settings as cfg
+from litmos_pipeline.c1 import messages
 from litmos_pipeline.c1.client import BatonClient
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
@@ -160,8 +161,9 @@ def _record(warehouse: WarehouseResource, context: dg.OpExecutionContext, task_i
 
 
 def _user_params(user: dict[str, Any]) -> dict[str, Any]:
-    name = " ".join(p for p in (user.get("FirstName"), user.get("LastName")) if p)
-    return {"user_id": user["Id"], "display_name": name or user.get("UserName"),
+    name = messages.user_display_name(user.get("FirstName"), user.get("LastName"),
+                                      user.get("UserName"), user["Id"])
+    return {"user_id": user["Id"], "display_name": name,
             "login": user.get("UserName"), "email": user.get("Email"),
             "given_name": user.get("FirstName"), "family_name": user.get("LastName")}
 

@@ -9,8 +9,8 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
 
+from litmos_pipeline import catalog, workers
 from litmos_pipeline import settings as cfg
-from litmos_pipeline import workers
 from litmos_pipeline.defs.resources import LitmosResource, WarehouseResource, sync_identity
 from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.warehouse import extract, snapshot, store
@@ -22,18 +22,8 @@ SYNC_TAGS = {"litmos/sync": "full", "dagster/priority": "10"}
 EXTRACT = {"group_name": "litmos_extract", "kinds": {"litmos", "duckdb"}}
 MODEL = {"group_name": "c1_model", "kinds": {"duckdb"}}
 
-# Extract asset -> (raw table, preview query).
-EXTRACT_TABLES = {
-    "litmos_users": ("raw_users", "SELECT id, user_name, first_name, last_name, active "
-                                  "FROM raw_users"),
-    "litmos_teams": ("raw_teams", "SELECT id, name, parent_team_id FROM raw_teams"),
-    "litmos_courses": ("raw_courses", "SELECT id, code, name, active FROM raw_courses"),
-    "litmos_team_members": ("raw_team_members", "SELECT role, count(*) AS rows "
-                                                "FROM raw_team_members GROUP BY role"),
-    "litmos_course_enrollments": ("raw_course_enrollments",
-                                  "SELECT completed, count(*) AS rows "
-                                  "FROM raw_course_enrollments GROUP BY 1"),
-}
+# Extract asset -> (raw table, preview query), from the catalog: one asset per raw table.
+EXTRACT_TABLES = {spec.typed: (spec.table, spec.preview) for spec in catalog.RECORD_SPECS}
 
 
 def _step_metadata(client: LitmosClient, started: float, rows: int) -> dict[str, Any]:
@@ -48,24 +38,8 @@ def _step_metadata(client: LitmosClient, started: float, rows: int) -> dict[str,
 
 @dg.multi_asset(
     name="litmos_extract",
-    specs=[
-        dg.AssetSpec("litmos_users", **EXTRACT,
-                     description="All Litmos users (active and inactive), staged for this "
-                                 "run's sync."),
-        dg.AssetSpec("litmos_teams", **EXTRACT,
-                     description="All Litmos teams, with ParentTeamId (the team tree)."),
-        dg.AssetSpec("litmos_courses", **EXTRACT,
-                     description="Litmos courses: all of them, or only LITMOS_COURSE_IDS "
-                                 "(one GET each)."),
-        dg.AssetSpec("litmos_team_members", **EXTRACT,
-                     description="Team members, plus leaders and admins when "
-                                 "LITMOS_SYNC_TEAM_ROLES is on (two more requests per "
-                                 "team); one role column."),
-        dg.AssetSpec("litmos_course_enrollments", **EXTRACT,
-                     description="Who is enrolled in each synced course "
-                                 "(GET /courses/{id}/users), with Completed and "
-                                 "PercentageComplete."),
-    ],
+    specs=[dg.AssetSpec(spec.typed, **EXTRACT, description=spec.description)
+           for spec in catalog.RECORD_SPECS],
     check_specs=[
         dg.AssetCheckSpec("users_not_empty", asset="litmos_users", blocking=True,
                           description="An empty user list would revoke everyone."),
@@ -100,9 +74,11 @@ def litmos_extract(context: dg.AssetExecutionContext, litmos: LitmosResource,
     step = _step_metadata(client, started, sum(rows.values()))
     extra: dict[str, dict[str, Any]] = {
         "litmos_courses": {"course_filter": ", ".join(settings.course_ids) or "all courses"},
-        "litmos_team_members": {"teams": results["raw_team_members"].parents,
-                                "roles": ", ".join(roles)},
-        "litmos_course_enrollments": {"courses": results["raw_course_enrollments"].parents},
+        # Per-resource lists: how many parents were read (teams, courses), and the roles.
+        **{spec.typed: {f"{rt.id}s": results[spec.table].parents,
+                        **({"roles": ", ".join(roles)} if any(
+                            lst.variant for lst in rt.children) else {})}
+           for rt in catalog.CATALOG for spec in catalog.child_specs(rt)},
     }
     missing = results["raw_courses"].missing_ids
     if missing:
@@ -144,15 +120,14 @@ C1_MODEL_CHECKS = [
 @dg.multi_asset(
     specs=[
         dg.AssetSpec("c1_resource_types", **MODEL, description="C1 resource types."),
-        dg.AssetSpec("c1_resources", **MODEL, deps=["litmos_users", "litmos_teams",
-                                                    "litmos_courses"],
+        dg.AssetSpec("c1_resources", **MODEL, deps=[s.typed for s in catalog.RESOURCE_SPECS],
                      description="Users (user trait), teams (group trait, parent team), "
                                  "courses."),
-        dg.AssetSpec("c1_entitlements", **MODEL, deps=["litmos_teams", "litmos_courses"],
-                     description="team:<id>:member|leader|admin, "
-                                 "course:<id>:assigned|completed|in_progress."),
-        dg.AssetSpec("c1_grants", **MODEL, deps=["litmos_team_members",
-                                                 "litmos_course_enrollments"],
+        dg.AssetSpec("c1_entitlements", **MODEL,
+                     deps=[rt.records.typed for rt in catalog.CATALOG if rt.entitlements],
+                     description=catalog.entitlement_patterns() + "."),
+        dg.AssetSpec("c1_grants", **MODEL,
+                     deps=[spec.typed for spec in catalog.CHILD_SPECS],
                      description="Who holds which entitlement, with C1's grant ids."),
     ],
     check_specs=C1_MODEL_CHECKS,

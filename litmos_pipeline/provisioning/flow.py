@@ -12,15 +12,14 @@ from dataclasses import dataclass, field
 
 from google.protobuf import struct_pb2
 
-from litmos_pipeline.c1 import ids
+from litmos_pipeline import catalog
+from litmos_pipeline.c1 import ids, messages
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
-from litmos_pipeline.litmos.client import LitmosClient, LitmosError, LitmosNotFound
-from litmos_pipeline.litmos.endpoints import TEAM_ROLE_PATHS
+from litmos_pipeline.catalog import Entitlement, Target
+from litmos_pipeline.catalog.base import message_flag
+from litmos_pipeline.litmos.client import LitmosClient, LitmosError
 from litmos_pipeline.litmos.ids import UnsafeIdError, check_id, path_segment
-
-GRANTABLE = {("course", "assigned"), ("team", "member"), ("team", "leader"), ("team", "admin")}
-STATE_SLUGS = {"completed", "in_progress"}
 
 
 class TaskRefused(ValueError):
@@ -82,10 +81,12 @@ def _membership(kind: str, entitlement_id: str, principal: v2.Resource) -> Actio
         ref = ids.parse_entitlement_id(entitlement_id)
     except ValueError as exc:
         raise TaskRefused(f"entitlement {entitlement_id!r} is not one of ours: {exc}") from None
-    if (ref.resource_type, ref.slug) not in GRANTABLE:
-        if ref.slug in STATE_SLUGS:
-            raise TaskRefused(f"{entitlement_id} is a course state set by Litmos, not "
-                              "something that can be granted or revoked")
+    rt = catalog.resource_type(ref.resource_type)
+    entitlement = rt.entitlement(ref.slug) if rt else None
+    if entitlement is None or not entitlement.provisionable:
+        if entitlement is not None and entitlement.state:
+            raise TaskRefused(f"{entitlement_id} is a {ref.resource_type} state set by "
+                              "Litmos, not something that can be granted or revoked")
         raise TaskRefused(f"entitlement {entitlement_id} is not one of ours")
     if principal.id.resource_type != "user" or not principal.id.resource:
         raise TaskRefused(f"principal {principal.id.resource_type}:{principal.id.resource} "
@@ -137,17 +138,16 @@ class Provisioner:
         """Refuse what is outside the filter or unknown to Litmos."""
         if action.kind == "create_account":
             return
-        if (action.resource_type == "course" and self.course_filter
-                and action.resource_id not in self.course_filter):
-            raise TaskRefused(f"course {action.resource_id} is outside LITMOS_COURSE_IDS")
-        user_path = f"/users/{path_segment(action.user_id, 'user id')}"
-        if self.client.get_one(user_path, f"user {action.user_id}") is None:
-            raise Missing(f"Litmos has no user {action.user_id}")
         kind = action.resource_type
-        collection = "courses" if kind == "course" else "teams"
-        path = f"/{collection}/{path_segment(action.resource_id, f'{kind} id')}"
-        if self.client.get_one(path, f"{kind} {action.resource_id}") is None:
-            raise Missing(f"Litmos has no {kind} {action.resource_id}")
+        rt = catalog.BY_ID[kind]
+        if (rt.filter_setting and self.course_filter
+                and action.resource_id not in self.course_filter):
+            raise TaskRefused(f"{kind} {action.resource_id} is outside {rt.filter_setting}")
+        for what, record_type, record_id in (("user", catalog.USER, action.user_id),
+                                             (kind, rt, action.resource_id)):
+            path = record_type.one_path.format(id=path_segment(record_id, f"{what} id"))
+            if self.client.get_one(path, record_type.one_what.format(id=record_id)) is None:
+                raise Missing(f"Litmos has no {what} {record_id}")
 
     def apply(self, action: Action) -> Result:
         try:
@@ -180,27 +180,16 @@ class Provisioner:
         return result
 
     def _plan(self, a: Action) -> list[tuple[str, Callable[[], object]]]:
-        c, send = self.client, self.send_messages
-        msg = f"sendmessage={'true' if send else 'false'}"
         if a.kind == "create_account":
+            msg = message_flag(self.send_messages)
             return [(f"POST /users ({a.account['UserName']}, {msg})",
                      lambda: self._create_user(a.account))]
-        if a.resource_type == "course":
-            if a.kind == "grant":
-                return [(f"POST /users/{a.user_id}/courses [{a.resource_id}] ({msg})",
-                         lambda: c.assign_course(a.user_id, a.resource_id, send_message=send))]
-            return [(f"DELETE /users/{a.user_id}/courses/{a.resource_id}",
-                     lambda: c.unassign_course(a.user_id, a.resource_id))]
-        if a.slug == "member":
-            if a.kind == "grant":
-                return [(f"POST /teams/{a.resource_id}/users [{a.user_id}]",
-                         lambda: c.add_team_member(a.resource_id, a.user_id))]
-            return [(f"DELETE /teams/{a.resource_id}/users/{a.user_id}",
-                     lambda: c.remove_team_member(a.resource_id, a.user_id))]
-        verb = "PUT" if a.kind == "grant" else "DELETE"
-        path = f"/teams/{a.resource_id}/{TEAM_ROLE_PATHS[a.slug]}/{a.user_id}"
-        return [(f"{verb} {path}", lambda: c.set_team_role(
-            a.resource_id, a.slug, a.user_id, present=a.kind == "grant"))]
+        entitlement = _entitlement(a)
+        verb = entitlement.grant if a.kind == "grant" else entitlement.revoke
+        if verb is None:  # action_for admits only provisionable entitlements
+            raise TaskRefused(f"{a.kind} of {a.entitlement_id} is not supported")
+        target = _target(a, self.send_messages)
+        return [(verb.text(target), lambda: verb.call(self.client, target))]
 
     def _create_user(self, account: dict[str, str]) -> tuple[dict[str, str | None], bool]:
         """POST /users; a second delivery of the task finds the user it created."""
@@ -239,33 +228,27 @@ class Provisioner:
                 f"{'lacks' if a.kind == 'grant' else 'has'} it", retryable=True)
 
     def _holds(self, a: Action) -> bool:
-        if a.resource_type == "course":
-            try:
-                self.client.request(
-                    "GET", f"/users/{path_segment(a.user_id, 'user id')}"
-                           f"/courses/{path_segment(a.resource_id, 'course id')}",
-                    what=f"course {a.resource_id} of user {a.user_id}")
-            except LitmosNotFound:
-                return False
-            return True
-        path = f"/teams/{path_segment(a.resource_id, 'team id')}/{TEAM_ROLE_PATHS[a.slug]}"
-        return any(r.get("Id") == a.user_id for page in
-                   self.client.iter_pages(path, f"team {a.resource_id} {a.slug}s")
-                   for r in page)
+        holds = _entitlement(a).holds
+        if holds is None:
+            raise TaskRefused(f"{a.entitlement_id} cannot be read back from Litmos")
+        return holds(self.client, _target(a, self.send_messages))
+
+
+def _entitlement(a: Action) -> Entitlement:
+    entitlement = catalog.BY_ID[a.resource_type].entitlement(a.slug)
+    if entitlement is None:
+        raise TaskRefused(f"entitlement {a.entitlement_id} is not one of ours")
+    return entitlement
+
+
+def _target(a: Action, send_message: bool) -> Target:
+    return Target(a.resource_id, a.user_id, send_message)
 
 
 def grant_message(a: Action) -> v2.Grant:
     """The grant as C1 knows it, with the contract's ids."""
-    resource = v2.Resource(id=v2.ResourceId(resource_type=a.resource_type,
-                                            resource=a.resource_id))
-    return v2.Grant(
-        id=a.grant_id,
-        entitlement=v2.Entitlement(id=a.entitlement_id, resource=resource, slug=a.slug),
-        principal=v2.Resource(id=v2.ResourceId(resource_type="user", resource=a.user_id)),
-    )
+    return messages.user_grant(a.resource_type, a.resource_id, a.slug, a.user_id)
 
 
 def user_resource(user: dict[str, str | None]) -> v2.Resource:
-    name = " ".join(p for p in (user.get("FirstName"), user.get("LastName")) if p)
-    return v2.Resource(id=v2.ResourceId(resource_type="user", resource=user["Id"] or ""),
-                       display_name=name or user.get("UserName") or "")
+    return messages.user_resource(user)

@@ -14,16 +14,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from litmos_pipeline import catalog
+from litmos_pipeline.catalog import ID_FIELD, ResourceType
 from litmos_pipeline.litmos.client import LitmosClient
-from litmos_pipeline.litmos.endpoints import (
-    COURSE_ENROLLMENTS,
-    COURSES,
-    ID_FIELD,
-    TEAM_MEMBERS,
-    TEAM_ROLE_PATHS,
-    TEAMS,
-    USERS,
-)
 from litmos_pipeline.litmos.ids import ID_PATTERN, path_segment
 from litmos_pipeline.litmos.prefetch import ReadAhead
 from litmos_pipeline.litmos.records import Page, is_json, parse_page
@@ -54,47 +47,57 @@ class ListRef:
 
 def load_all(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
              course_ids: Iterable[str] = (), roles: Iterable[str] = ("member",),
-             progress: Progress | None = None) -> dict[str, LoadResult]:
-    """Every list a sync reads, into the raw tables; results by raw table name.
+             progress: Progress | None = None,
+             types: tuple[ResourceType, ...] = catalog.CATALOG) -> dict[str, LoadResult]:
+    """Every list the catalog names, into the raw tables; results by raw table name.
 
-    Two passes: teams and courses first (their ids name the member and enrollee lists),
-    then the user list and every team's and course's lists through the same fetch
-    threads, so the API never idles while one table is set up or finished. Members and
-    enrollees are started in team and course id order (see `_ids_in_order`), the course
-    lists spread among the team lists (see `_spread`).
+    Two passes: the lists of the types that have per-resource lists (teams, courses)
+    first, as their ids name those lists; then the other types' lists (users) and every
+    per-resource list through the same fetch threads, so the API never idles while one
+    table is set up or finished. Per-resource lists start in parent id order (see
+    `_ids_in_order`), each type's spread among the others' (see `_spread`). `course_ids`
+    restricts the types with a filter setting (courses) to those ids, one GET each;
+    `roles` picks the team-role lists (see `catalog.Listing.variant`).
     """
-    loaders = {spec.table: RawLoader(con, spec)
-               for spec in (USERS, TEAMS, COURSES, TEAM_MEMBERS, COURSE_ENROLLMENTS)}
+    loaders = {spec.table: RawLoader(con, spec) for spec in _specs(types)}
     results = {table: LoadResult() for table in loaders}
     counter = JsonPageCounter(con)
     wanted = list(dict.fromkeys(course_ids))
-    first = [ListRef("/teams", "teams", loaders[TEAMS.table])]
-    if not wanted:
-        first.append(ListRef("/courses", "courses", loaders[COURSES.table]))
+    only = {rt.id: wanted for rt in types if rt.filter_setting and wanted}
+    parents = [rt for rt in types if rt.children]
+    first = [ListRef(rt.list_path, rt.list_what, loaders[rt.records.table])
+             for rt in parents if rt.id not in only]
     _stream(client, counter, first, results)
-    if wanted:
-        results[COURSES.table].missing_ids = _courses_by_id(client, loaders[COURSES.table],
-                                                            wanted)
-        results[COURSES.table].pages = len(wanted)  # one GET each, found or not
-    team_ids = _ids_in_order(con, TEAMS.table)
-    course_ids_read = _ids_in_order(con, COURSES.table)
-    roles = tuple(roles)
-    team_lists = [ListRef(f"/teams/{path_segment(team_id, 'team id')}/{TEAM_ROLE_PATHS[role]}",
-                          f"team {team_id} {TEAM_ROLE_PATHS[role]}", loaders[TEAM_MEMBERS.table],
-                          {"team_id": team_id, "role": role})
-                  for team_id in team_ids for role in roles]
-    course_lists = [ListRef(f"/courses/{path_segment(course_id, 'course id')}/users",
-                            f"course {course_id} users", loaders[COURSE_ENROLLMENTS.table],
-                            {"course_id": course_id})
-                    for course_id in course_ids_read]
-    second = [ListRef("/users", "users", loaders[USERS.table]),
-              *_spread(team_lists, course_lists)]
+    for rt in parents:
+        if rt.id in only:
+            table = rt.records.table
+            results[table].missing_ids = _read_by_id(client, rt, loaders[table], only[rt.id])
+            results[table].pages = len(only[rt.id])  # one GET each, found or not
+    wanted_roles = set(roles)
+    groups = []
+    for rt in parents:
+        ids = _ids_in_order(con, rt.records.table)
+        listings = [lst for lst in rt.children
+                    if lst.variant is None or lst.variant in wanted_roles]
+        groups.append([ListRef(lst.path.format(id=path_segment(parent_id, f"{rt.id} id")),
+                               lst.what.format(id=parent_id), loaders[lst.records.table],
+                               {f"{rt.id}_id": parent_id, **lst.context})
+                       for parent_id in ids for lst in listings])
+        for spec in catalog.child_specs(rt):
+            results[spec.table].parents = len(ids)
+    second = [*(ListRef(rt.list_path, rt.list_what, loaders[rt.records.table])
+                for rt in types if not rt.children),
+              *_spread(*groups)]
     _stream(client, counter, second, results, progress)
-    results[TEAM_MEMBERS.table].parents = len(team_ids)
-    results[COURSE_ENROLLMENTS.table].parents = len(course_ids_read)
     for table, loader in loaders.items():
         results[table].rows = loader.rows
     return results
+
+
+def _specs(types: tuple[ResourceType, ...]) -> list[catalog.RecordSpec]:
+    """The raw tables of `types`, in the catalog's order (own lists, then children)."""
+    return [spec for spec in catalog.RECORD_SPECS
+            if any(spec is rt.records or spec in catalog.child_specs(rt) for rt in types)]
 
 
 def _spread(*groups: list[ListRef]) -> list[ListRef]:
@@ -111,16 +114,18 @@ def _spread(*groups: list[ListRef]) -> list[ListRef]:
     return [ref for *_, ref in keyed]
 
 
-def _courses_by_id(client: LitmosClient, loader: RawLoader, wanted: list[str]) -> list[str]:
-    """The listed courses (one GET each); returns the ids Litmos does not know."""
+def _read_by_id(client: LitmosClient, rt: ResourceType, loader: RawLoader,
+                wanted: list[str]) -> list[str]:
+    """The listed records of `rt` (one GET each); returns the ids Litmos does not know."""
     missing = []
-    for course_id in wanted:
-        path = f"/courses/{path_segment(course_id, 'course id')}"
-        record = client.get_one(path, f"course {course_id}")
+    for record_id in wanted:
+        path = rt.one_path.format(id=path_segment(record_id, f"{rt.id} id"))
+        what = rt.one_what.format(id=record_id)
+        record = client.get_one(path, what)
         if record is None:
-            missing.append(course_id)
+            missing.append(record_id)
             continue
-        loader.add([record], where=f"course {course_id}")
+        loader.add([record], where=what)
     loader.flush()
     return missing
 

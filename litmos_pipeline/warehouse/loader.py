@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from litmos_pipeline.litmos.endpoints import RecordSpec
+from litmos_pipeline.catalog.base import RecordSpec
 from litmos_pipeline.litmos.ids import ID_RULE, is_litmos_id, shown
 from litmos_pipeline.litmos.records import Page, Record, as_text
 

@@ -9,12 +9,13 @@ from typing import Any
 
 import duckdb
 
+from litmos_pipeline import catalog
 from litmos_pipeline.warehouse import store
 
-RAW_TABLES = ("raw_users", "raw_teams", "raw_courses", "raw_team_members",
-              "raw_course_enrollments")
-TYPED_TABLES = ("litmos_users", "litmos_teams", "litmos_courses", "litmos_team_members",
-                "litmos_course_enrollments")
+# The catalog names every raw table and its typed table (built by transform.sql's block
+# of that name); the c1_* tables are the c1z writer's contract.
+RAW_TABLES = catalog.RAW_TABLES
+TYPED_TABLES = catalog.TYPED_TABLES
 C1_TABLES = ("c1_resource_types", "c1_resources", "c1_entitlements", "c1_grants")
 
 
@@ -51,9 +52,39 @@ def build_model(con: duckdb.DuckDBPyConnection, *, sync_team_roles: bool) -> dic
             "this run staged no " + ", ".join(missing) + ": materialize the Litmos extract "
             "assets in the same run as the C1 model (the litmos_sync job does)")
     con.execute("SET VARIABLE sync_team_roles = ?", [sync_team_roles])
+    stage_catalog(con)
     for name in (*TYPED_TABLES, *C1_TABLES):
         store.run_sql(con, "transform.sql", name)
     return {t: store.count(con, t) for t in (*TYPED_TABLES, *C1_TABLES)}
+
+
+def stage_catalog(con: duckdb.DuckDBPyConnection,
+                  types: tuple[catalog.ResourceType, ...] = catalog.CATALOG) -> None:
+    """The catalog's resource types and entitlement slugs as two small tables, which the
+    transform's c1_resource_types and c1_entitlements read: one declaration, not a copy
+    in SQL. One statement each, the columns handed over as lists."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE catalog_resource_types AS
+        SELECT unnest($ids::VARCHAR[]) AS resource_type_id,
+               unnest($names::VARCHAR[]) AS display_name,
+               unnest($traits::INTEGER[][]) AS traits,
+               unnest($descriptions::VARCHAR[]) AS description""", {
+        "ids": [rt.id for rt in types], "names": [rt.display_name for rt in types],
+        "traits": [list(rt.traits) for rt in types],
+        "descriptions": [rt.description for rt in types]})
+    slugs = [(rt.id, e) for rt in types for e in rt.entitlements]
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE catalog_entitlements AS
+        SELECT unnest($types::VARCHAR[]) AS resource_type_id,
+               unnest($slugs::VARCHAR[]) AS slug, unnest($labels::VARCHAR[]) AS label,
+               unnest($verbs::VARCHAR[]) AS verb, unnest($roles_only::BOOLEAN[]) AS roles_only,
+               unnest($purposes::INTEGER[]) AS purpose,
+               unnest($grantable_to::VARCHAR[][]) AS grantable_to""", {
+        "types": [t for t, _ in slugs], "slugs": [e.slug for _, e in slugs],
+        "labels": [e.label for _, e in slugs], "verbs": [e.verb for _, e in slugs],
+        "roles_only": [e.team_roles_only for _, e in slugs],
+        "purposes": [int(e.purpose) for _, e in slugs],
+        "grantable_to": [list(e.grantable_to) for _, e in slugs]})
 
 
 def duplicate_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

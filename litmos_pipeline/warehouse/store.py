@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from litmos_pipeline import files
-from litmos_pipeline.c1 import ids
+from litmos_pipeline.c1 import ids, messages
 
 SQL_PACKAGE = "litmos_pipeline.warehouse.sql"
 PARAM = re.compile(r"\$(\w+)")
@@ -113,7 +113,7 @@ def wal_path(path: Path) -> Path:
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
-    for statement in ids.DUCKDB_MACROS:
+    for statement in (*ids.DUCKDB_MACROS, *messages.DUCKDB_MACROS):
         con.execute(statement)
     run_sql(con, "transform.sql", "macros")
 

@@ -4,7 +4,8 @@ Rooms: ``records.py`` (tasks, finishes, uploads, events), ``state.py`` (the shar
 state), ``tokens.py`` and ``auth.py`` (clients, assertions, bearer tokens),
 ``tasks.py`` (the queue), ``faults.py`` (injected failures), ``baton.py`` and
 ``grpc_service.py`` (BatonService), ``uploads.py`` (c1z checks), ``views.py`` and
-``control_http.py`` (token endpoint and control API), ``sandbox.py`` (the servers),
+``control_http.py`` (token endpoint and control API), ``core.py`` (all of it but the
+servers, which serve a core), ``sandbox.py`` (the servers around a core),
 ``cli.py``, ``messages.py`` (id-based message builders).
 """
 

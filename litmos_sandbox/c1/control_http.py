@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from google.protobuf import json_format
@@ -13,11 +13,9 @@ from google.protobuf import json_format
 from litmos_pipeline.c1.credentials import TOKEN_PATH
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
 from litmos_sandbox.c1.auth import AuthError
+from litmos_sandbox.c1.core import SandboxCore
 from litmos_sandbox.c1.records import CONTROL_PREFIX
 from litmos_sandbox.c1.views import finish_json, message_json, task_json, upload_json
-
-if TYPE_CHECKING:
-    from litmos_sandbox.c1.sandbox import C1Sandbox
 
 
 class _HttpError(Exception):
@@ -27,7 +25,7 @@ class _HttpError(Exception):
 
 
 class HttpHandler(BaseHTTPRequestHandler):
-    owner: C1Sandbox  # set by the per-sandbox subclass
+    owner: SandboxCore  # set by the per-sandbox subclass
     server_version = "c1-sandbox"
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import grpc
 
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import baton_v1_pb2_grpc as baton_grpc
 from litmos_sandbox.c1.auth import AuthError
-
-if TYPE_CHECKING:
-    from litmos_sandbox.c1.sandbox import C1Sandbox
+from litmos_sandbox.c1.core import SandboxCore
 
 
 class BatonServicer(baton_grpc.BatonServiceServicer):
-    def __init__(self, sandbox: C1Sandbox) -> None:
+    def __init__(self, sandbox: SandboxCore) -> None:
         self._sandbox = sandbox
 
     def _fault(self, method: str, context: grpc.ServicerContext) -> None:

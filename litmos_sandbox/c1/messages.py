@@ -1,28 +1,26 @@
-"""Id-based message builders: the Entitlement, principal and Grant messages C1 would send."""
+"""Id-based messages as C1 would send them: the Entitlement, principal and Grant of a task.
+
+Built with the product's builders (litmos_pipeline.c1.messages), so a task's grant has
+exactly the shape provisioning answers with; only the stand-in entitlement fields C1
+would fill from its own records (display name, purpose, grantable-to) are made up here.
+"""
 
 from __future__ import annotations
 
-from litmos_pipeline.c1 import ids
+from litmos_pipeline.c1 import ids, messages
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
-
-
-def _resource(resource_type: str, resource_id: str) -> v2.Resource:
-    return v2.Resource(id=v2.ResourceId(resource_type=resource_type, resource=resource_id))
 
 
 def entitlement_from_id(entitlement_id: str) -> v2.Entitlement:
     """An Entitlement message as C1 would send it, built from `<type>:<id>:<slug>`."""
     ref = ids.parse_entitlement_id(entitlement_id)
-    return v2.Entitlement(
-        id=entitlement_id,
-        slug=ref.slug,
-        display_name=f"{ref.resource_type} {ref.resource_id} {ref.slug}",
-        resource=_resource(ref.resource_type, ref.resource_id),
-        purpose=v2.Entitlement.PURPOSE_VALUE_ASSIGNMENT,
-        grantable_to=[
-            v2.ResourceType(id=ids.RESOURCE_TYPE_USER, traits=[v2.ResourceType.TRAIT_USER])
-        ],
-    )
+    entitlement = messages.entitlement_ref(
+        entitlement_id, messages.resource(ref.resource_type, ref.resource_id), ref.slug)
+    entitlement.display_name = f"{ref.resource_type} {ref.resource_id} {ref.slug}"
+    entitlement.purpose = v2.Entitlement.PURPOSE_VALUE_ASSIGNMENT
+    entitlement.grantable_to.append(
+        v2.ResourceType(id=ids.RESOURCE_TYPE_USER, traits=[v2.ResourceType.TRAIT_USER]))
+    return entitlement
 
 
 def principal_from(value: v2.Resource | str | tuple[str, str]) -> v2.Resource:
@@ -30,15 +28,12 @@ def principal_from(value: v2.Resource | str | tuple[str, str]) -> v2.Resource:
     if isinstance(value, v2.Resource):
         return value
     if isinstance(value, tuple):
-        return _resource(*value)
-    return _resource(*ids.parse_resource_external_id(value))
+        return messages.resource(*value)
+    return messages.resource(*ids.parse_resource_external_id(value))
 
 
 def grant_from_id(grant_id: str) -> v2.Grant:
     """A Grant message from `<entitlement_id>:<principal_type>:<principal_id>`."""
     ref = ids.parse_grant_id(grant_id)
-    return v2.Grant(
-        id=grant_id,
-        entitlement=entitlement_from_id(ref.entitlement.id),
-        principal=_resource(ref.principal_type, ref.principal_id),
-    )
+    return messages.grant(entitlement_from_id(ref.entitlement.id),
+                          messages.resource(ref.principal_type, ref.principal_id), grant_id)

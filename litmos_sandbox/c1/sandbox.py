@@ -20,20 +20,16 @@ import threading
 from concurrent import futures
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import grpc
 
-from litmos_pipeline.c1.credentials import TOKEN_PATH, TokenSource
 from litmos_pipeline.c1.proto import baton_v1_pb2_grpc as baton_grpc
-from litmos_sandbox.c1.baton import BatonMixin
 from litmos_sandbox.c1.control_http import HttpHandler
+from litmos_sandbox.c1.core import SandboxCore
 from litmos_sandbox.c1.grpc_service import BatonServicer
-from litmos_sandbox.c1.tasks import TasksMixin
-from litmos_sandbox.c1.tokens import TokensMixin
 
 
-class C1Sandbox(TokensMixin, TasksMixin, BatonMixin):
+class C1Sandbox(SandboxCore):
     """Token endpoint + BatonService + control API on 127.0.0.1 free ports.
 
     All state sits behind one lock; leases lapse lazily (checked on every call), so there is
@@ -107,22 +103,3 @@ class C1Sandbox(TokensMixin, TasksMixin, BatonMixin):
             daemon=True,
         )
         self._http_thread.start()
-
-    @property
-    def api_url(self) -> str:
-        if self._http is None:
-            raise RuntimeError("the C1 sandbox is not running")
-        return f"http://127.0.0.1:{self._http.server_address[1]}"
-
-    @property
-    def token_url(self) -> str:
-        return self.api_url + TOKEN_PATH
-
-    @property
-    def grpc_target(self) -> str:
-        if self._grpc is None:
-            raise RuntimeError("the C1 sandbox is not running")
-        return f"127.0.0.1:{self._grpc_bound_port}"
-
-    def token_source(self, client_id: str, client_secret: str, **kwargs: Any) -> TokenSource:
-        return TokenSource(client_id, client_secret, self.token_url, **kwargs)

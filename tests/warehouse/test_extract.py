@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from litmos_pipeline.catalog import COURSE_ENROLLMENTS, USERS
 from litmos_pipeline.litmos.client import LitmosClient
-from litmos_pipeline.litmos.endpoints import COURSE_ENROLLMENTS, USERS
 from litmos_pipeline.litmos.ids import UnsafeIdError, shown
 from litmos_pipeline.litmos.records import LitmosParseError, Page, parse_page
 from litmos_pipeline.warehouse import extract, store

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from litmos_pipeline.litmos.endpoints import (
+from litmos_pipeline.catalog import (
     COURSE_ENROLLMENTS,
     COURSES,
     TEAM_MEMBERS,

@@ -17,7 +17,7 @@ from typing import Any
 from google.protobuf import any_pb2, struct_pb2
 from google.protobuf.message import Message
 
-from litmos_pipeline.c1 import ids
+from litmos_pipeline.c1 import ids, messages
 from litmos_pipeline.c1.c1z.errors import C1zInputError
 from litmos_pipeline.c1.proto import connector_v2_pb2 as pb
 
@@ -198,10 +198,7 @@ def entitlement_message(
 
 
 def _embedded_resource(type_id: str, resource_id: str, display_name: str | None) -> pb.Resource:
-    res = pb.Resource(display_name=display_name or "")
-    res.id.resource_type = type_id
-    res.id.resource = resource_id
-    return res
+    return messages.resource(type_id, resource_id, display_name)
 
 
 def grant_entitlement_field(
@@ -212,10 +209,8 @@ def grant_entitlement_field(
     Like the Baton SDK's grant helpers: the entitlement's id and its resource (id and
     display name); the full entitlement lives in v1_entitlements.
     """
-    ent = pb.Entitlement(
-        resource=_embedded_resource(resource_type_id, resource_id, resource_display_name),
-        id=entitlement_id,
-    )
+    ent = messages.entitlement_ref(
+        entitlement_id, _embedded_resource(resource_type_id, resource_id, resource_display_name))
     body = serialize(ent)
     return b"\x0a" + varint(len(body)) + body
 
@@ -230,14 +225,8 @@ def grant_message(
     grant_id: str,
 ) -> pb.Grant:
     """The Grant the writer stores, built with the generated classes (reference for tests)."""
-    msg = pb.Grant(id=grant_id)
-    msg.entitlement.CopyFrom(
-        pb.Entitlement(
-            resource=_embedded_resource(resource_type_id, resource_id, resource_display_name),
-            id=entitlement_id,
-        )
-    )
-    msg.principal.id.resource_type = principal_type_id
-    msg.principal.id.resource = principal_id
-    return msg
+    entitlement = messages.entitlement_ref(
+        entitlement_id, messages.resource(resource_type_id, resource_id, resource_display_name))
+    return messages.grant(entitlement, messages.resource(principal_type_id, principal_id),
+                          grant_id)
 

@@ -2,7 +2,10 @@
 -- tables -> C1's model (c1_*). A record Litmos listed twice is kept once, as first seen
 -- (lowest _seq): a GROUP BY, which spills to disk under a memory limit, where a window
 -- function over 2M rows did not (measured at 96MB). Column sets of c1_* are the c1z writer's contract.
--- Id formats mirror litmos_pipeline/c1/ids.py (the c1_* macros are defined from there).
+-- Id formats mirror litmos_pipeline/c1/ids.py (the c1_* macros are defined from there), and
+-- the user display name is c1/messages.py's rule (c1_user_display_name, defined there).
+-- Which raw and typed tables exist, the resource types and the entitlement slugs come
+-- from litmos_pipeline/catalog/; each typed table is the block named after it.
 
 -- name: macros
 CREATE OR REPLACE TEMP MACRO litmos_bool(s) AS lower(trim(s)) IN ('true', '1', 'yes');
@@ -50,18 +53,15 @@ FROM raw_course_enrollments
 WHERE _seq IN (SELECT min(_seq) FROM raw_course_enrollments GROUP BY course_id, user_id);
 
 -- name: c1_resource_types
+-- From the catalog (litmos_pipeline/catalog/, staged by snapshot.stage_catalog).
 CREATE OR REPLACE TABLE c1_resource_types AS
-SELECT * FROM (VALUES
-    ('user', 'User', [1], 'A Litmos user account'),
-    ('team', 'Team', [2], 'A Litmos team; sub-teams point to their parent team'),
-    ('course', 'Course', []::INTEGER[], 'A Litmos course')
-) AS t(resource_type_id, display_name, traits, description);
+SELECT resource_type_id, display_name, traits, description FROM catalog_resource_types;
 
 -- name: c1_resources
 CREATE OR REPLACE TABLE c1_resources AS
 SELECT 'user' AS resource_type_id, id AS resource_id, c1_resource_key('user', id) AS external_id,
        NULL::VARCHAR AS parent_resource_type_id, NULL::VARCHAR AS parent_resource_id,
-       coalesce(nonblank(concat_ws(' ', first_name, last_name)), user_name, id) AS display_name,
+       c1_user_display_name(first_name, last_name, user_name, id) AS display_name,
        NULL::VARCHAR AS description, 'user' AS trait,
        CASE WHEN active THEN 1 ELSE 2 END AS user_status,
        user_name AS user_login, email AS user_email,
@@ -88,14 +88,8 @@ FROM litmos_courses;
 
 -- name: c1_entitlements
 CREATE OR REPLACE TABLE c1_entitlements AS
-WITH slugs(resource_type_id, slug, label, verb, roles_only) AS (VALUES
-    ('team', 'member', 'Team Member', 'Member of', false),
-    ('team', 'leader', 'Team Leader', 'Leader of', true),
-    ('team', 'admin', 'Team Admin', 'Admin of', true),
-    ('course', 'assigned', 'Assigned', 'Assigned to', false),
-    ('course', 'completed', 'Completed', 'Completed', false),
-    ('course', 'in_progress', 'In Progress', 'In progress on', false)
-),
+-- Slugs, names, purpose and grantable-to come from the catalog (snapshot.stage_catalog).
+WITH slugs AS (FROM catalog_entitlements),
 targets AS (
     SELECT 'team' AS resource_type_id, id, name FROM litmos_teams
     UNION ALL SELECT 'course', id, name FROM litmos_courses
@@ -105,7 +99,7 @@ SELECT c1_entitlement_id(t.resource_type_id, t.id, s.slug) AS entitlement_id,
        coalesce(nonblank(t.name), t.id) || ' ' || s.label AS display_name,
        s.verb || ' the Litmos ' || t.resource_type_id || ' '
            || coalesce(nonblank(t.name), t.id) AS description,
-       1 AS purpose, ['user'] AS grantable_to
+       s.purpose, s.grantable_to
 FROM targets t JOIN slugs s USING (resource_type_id)
 WHERE NOT s.roles_only OR getvariable('sync_team_roles');
 
