@@ -15,7 +15,6 @@ from litmos_pipeline.c1.client import BatonClient
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
 from litmos_pipeline.defs.resources import C1Resource, LitmosResource, WarehouseResource
-from litmos_pipeline.defs.tasks import mark_task_finished, work_done
 from litmos_pipeline.litmos.client import LitmosClient, LitmosError
 from litmos_pipeline.litmos.ids import UnsafeIdError
 from litmos_pipeline.provisioning.flow import (
@@ -27,6 +26,7 @@ from litmos_pipeline.provisioning.flow import (
     grant_message,
     user_resource,
 )
+from litmos_pipeline.taskloop.tags import mark_task_finished, work_done
 from litmos_pipeline.warehouse import store
 
 

@@ -23,7 +23,7 @@ from litmos_pipeline.defs.resources import (
     sync_identity,
 )
 from litmos_pipeline.defs.sync import SYNC_TAGS
-from litmos_pipeline.defs.tasks import (
+from litmos_pipeline.taskloop.tags import (
     ATTEMPT_TAG,
     HEARTBEAT_TAG,
     TASK_ID_TAG,

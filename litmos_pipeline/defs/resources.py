@@ -37,7 +37,6 @@ from litmos_pipeline.c1.credentials import (
 )
 from litmos_pipeline.c1.heartbeat import TaskHeartbeat
 from litmos_pipeline.c1.ksuid import ksuid_from
-from litmos_pipeline.defs.tasks import HEARTBEAT_TAG, run_task_ids
 from litmos_pipeline.litmos.budget import (
     BUDGET_FILE,
     PROVISION,
@@ -47,6 +46,7 @@ from litmos_pipeline.litmos.budget import (
     key_id,
 )
 from litmos_pipeline.litmos.client import LitmosClient
+from litmos_pipeline.taskloop.tags import HEARTBEAT_TAG, run_task_ids
 from litmos_pipeline.warehouse import store
 
 

@@ -1,0 +1,9 @@
+"""C1's task protocol, as Dagster runs serve it: one room between `defs/` and `c1/`.
+
+- `tags`: the run tags saying which tasks a run serves and what it has done with each.
+
+Arrows point down: `defs/` (sensors, assets, ops) calls this room, this room calls the
+C1 client (`c1/`). It is a room of its own, not part of `c1/`, because it knows Dagster
+(run tags, RunRequest, the instance) while `c1/` is only C1's wire contract and stays
+usable without Dagster (the sandbox, the benchmarks).
+"""
