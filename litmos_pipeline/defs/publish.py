@@ -14,7 +14,7 @@ import dagster as dg
 
 from litmos_pipeline import c1z_process, files
 from litmos_pipeline import settings as cfg
-from litmos_pipeline.c1.client import C1Error, task_kind
+from litmos_pipeline.c1.client import task_kind
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.defs.resources import (
     C1Resource,
@@ -23,19 +23,15 @@ from litmos_pipeline.defs.resources import (
     sync_identity,
 )
 from litmos_pipeline.defs.sync import SYNC_TAGS
+from litmos_pipeline.taskloop.finish import finish_for_failed_run, upload_and_finish
 from litmos_pipeline.taskloop.tags import (
     ATTEMPT_TAG,
     HEARTBEAT_TAG,
     TASK_ID_TAG,
     batch_tags,
-    is_finished,
-    mark_task_finished,
-    recorded_work,
-    run_task_ids,
     served_before,
-    served_by_another_run,
     task_tags,
-    work_done,
+    unfinished_tasks,
 )
 from litmos_pipeline.warehouse import snapshot, store
 
@@ -109,7 +105,8 @@ def c1_sync_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     }
     task_id = context.run.tags.get(TASK_ID_TAG)
     if task_id and c1.configured:
-        metadata.update(_upload_and_finish(context, c1, task_id, dest))
+        metadata.update(upload_and_finish(c1.run_client(), context.instance, context.run_id,
+                                          task_id, dest, c1.heartbeat, context.log))
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -131,22 +128,6 @@ def _stage_published_snapshot(context: dg.AssetExecutionContext, warehouse: Ware
         finally:
             main.execute("DETACH stage")
     return row[0], row[1]
-
-
-def _upload_and_finish(context: dg.AssetExecutionContext, c1: C1Resource, task_id: str,
-                       path: Path) -> dict[str, Any]:
-    heartbeat = c1.heartbeat
-    if heartbeat and heartbeat.cancelled.is_set():
-        raise RuntimeError(f"C1 cancelled task {task_id}; the c1z was not uploaded")
-    client = c1.run_client()
-    started = time.monotonic()
-    digest = client.upload_asset(task_id, path)
-    work_done(context.instance, context.run_id, task_id, None)
-    client.finish_task_success(task_id, None)
-    mark_task_finished(context.instance, context.run_id, task_id)
-    context.log.info(f"uploaded {path.name} to C1 for task {task_id} and finished it")
-    return {"c1_task_id": task_id, "upload_s": round(time.monotonic() - started, 2),
-            "uploaded_sha256": digest}
 
 
 def _point_latest(dest: Path) -> None:
@@ -342,13 +323,12 @@ def build_failure_sensor(jobs: list[Any]) -> dg.SensorDefinition:
             context.log.info(f"removed the staging file of failed run {run_id}")
         _discard_partial_c1z(publish, run_sync_identity(context.instance, run_id).sync_id)
         run = context.instance.get_run_by_id(run_id) or context.dagster_run
-        left = [t for t in run_task_ids(run.tags) if not is_finished(run.tags, t)]
+        left = unfinished_tasks(run.tags)
         if not left or not c1.configured:
             return
         reason = context.failure_event.message or "the run failed"
         with c1.client() as client:
-            for task_id in left:
-                _finish_for_failed_run(context, client, run, task_id, reason)
+            finish_for_failed_run(client, context.instance, run, left, reason, context.log)
 
     return c1_task_failure_sensor
 
@@ -358,25 +338,3 @@ def _discard_partial_c1z(publish: PublishResource, sync_id: str) -> None:
     # leaves that folder, with the whole snapshot in it, behind.
     for partial in publish.settings().c1z_output_dir.glob(f".{sync_id}.c1z.*.tmp"):
         shutil.rmtree(partial, ignore_errors=True)
-
-
-def _finish_for_failed_run(context: dg.RunFailureSensorContext, client: Any,
-                           run: dg.DagsterRun, task_id: str, reason: str) -> None:
-    run_id = run.run_id
-    if served_by_another_run(context.instance, task_id, run_id):
-        # C1 offered the task again (its lease lapsed) and a newer run has it now.
-        context.log.info(f"task {task_id} is served by a newer run than {run_id}")
-        return
-    done, response = recorded_work(run.tags, task_id)
-    try:
-        if done:
-            # The work is done; only C1 has not heard: report the success the run could
-            # not (its FinishTask failed, or it died right before it).
-            client.finish_task_success(task_id, response)
-        else:
-            client.finish_task_error(task_id, f"Dagster run {run_id} failed: "
-                                     f"{reason}"[:2000], non_retryable=False)
-        mark_task_finished(context.instance, run_id, task_id)
-    except C1Error as exc:
-        context.log.warning(f"could not finish C1 task {task_id}: {exc}; C1 offers it "
-                            "again when its lease lapses, and a new run serves it")

@@ -1,6 +1,8 @@
 """C1's task protocol, as Dagster runs serve it: one room between `defs/` and `c1/`.
 
-- `tags`: the run tags saying which tasks a run serves and what it has done with each.
+- `tags`: the run tags saying which tasks a run serves and what it has done with each;
+- `finish`: finishing a task: success with its response, a retryable or final error,
+  the work recorded first so that a dead run's task is still finished right.
 
 Arrows point down: `defs/` (sensors, assets, ops) calls this room, this room calls the
 C1 client (`c1/`). It is a room of its own, not part of `c1/`, because it knows Dagster
