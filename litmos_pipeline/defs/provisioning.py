@@ -3,14 +3,12 @@
 A run serves one task, or a batch of them one after another when C1's queue is deep.
 """
 
-import base64
 import time
 from typing import Any
 
 import dagster as dg
 
 from litmos_pipeline import settings as cfg
-from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.defs.resources import C1Resource, LitmosResource, WarehouseResource
 from litmos_pipeline.litmos.client import LitmosClient, LitmosError
 from litmos_pipeline.litmos.ids import UnsafeIdError
@@ -22,6 +20,7 @@ from litmos_pipeline.provisioning.flow import (
     action_for,
 )
 from litmos_pipeline.taskloop.finish import Outcome, finish_task, provision_outcome
+from litmos_pipeline.taskloop.requests import decode_task
 from litmos_pipeline.taskloop.tags import work_done
 from litmos_pipeline.warehouse import store
 
@@ -39,7 +38,7 @@ class ServedTask(dg.Config):
 
 
 class ProvisionTaskConfig(dg.Config):
-    tasks: list[ServedTask]  # one, or a batch when C1's queue is deep (publish.py)
+    tasks: list[ServedTask]  # one, or a batch when C1's queue is deep (taskloop.requests)
 
 
 @dg.op(description="For each task: validate, change Litmos, read back, record, finish in C1.")
@@ -75,7 +74,7 @@ def _serve(context: dg.OpExecutionContext, served: ServedTask, client: LitmosCli
     """One task, start to FinishTask; its failure is reported, not raised."""
     started = time.monotonic()
     requested_at = store.now_utc()
-    task = baton.Task.FromString(base64.b64decode(served.task_b64))
+    task = decode_task(served.task_b64)
     outcome: dict[str, Any] = {"task_id": task.id, "dry_run": dry_run}
     action: Action | None = None
     result: Result | None = None
