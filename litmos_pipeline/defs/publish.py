@@ -126,7 +126,7 @@ def _prune(out_dir: Path, keep: int) -> int:
 
 def build_task_sensor(sync_job: Any, provision_job: Any, interval_s: int, running: bool,
                       loop: TaskLoop | None = None) -> dg.SensorDefinition:
-    """C1's task loop as a sensor; `loop` keeps what outlives a tick (the hello)."""
+    """C1's task loop as a sensor; `loop` keeps what outlives a tick (hello, token)."""
     loop = loop or TaskLoop()
     targets = RunTargets(sync_job=sync_job.name, provision_job=provision_job.name,
                          provision_op="provision_task", sync_tags=SYNC_TAGS)
@@ -150,7 +150,7 @@ def build_task_sensor(sync_job: Any, provision_job: Any, interval_s: int, runnin
             context.update_cursor(None)  # fixed: a relapse is reported again
         if not c1.configured:
             return dg.SkipReason("C1_CLIENT_ID / C1_CLIENT_SECRET are not set")
-        with c1.client() as client:
+        with c1.client(loop.tokens) as client:
             requests = loop.tick(client, context.instance, targets,
                                  window_s=max(0.0, interval_s - 1.0))
         if not requests:
@@ -172,7 +172,10 @@ def _report_once(context: dg.SensorEvaluationContext, problem: str) -> dg.SkipRe
     return dg.SkipReason(f"C1 tasks cannot be served: {problem}")
 
 
-def build_failure_sensor(jobs: list[Any]) -> dg.SensorDefinition:
+def build_failure_sensor(jobs: list[Any], loop: TaskLoop | None = None) -> dg.SensorDefinition:
+    """Cleans up after failed runs and finishes their C1 tasks (`loop`: its token cache)."""
+    loop = loop or TaskLoop()
+
     @dg.run_failure_sensor(
         name="c1_task_failure_sensor", monitored_jobs=jobs,
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -193,7 +196,7 @@ def build_failure_sensor(jobs: list[Any]) -> dg.SensorDefinition:
         if not left or not c1.configured:
             return
         reason = context.failure_event.message or "the run failed"
-        with c1.client() as client:
+        with c1.client(loop.tokens) as client:
             finish_for_failed_run(client, context.instance, run, left, reason, context.log)
 
     return c1_task_failure_sensor

@@ -1,9 +1,12 @@
 """C1's task protocol, as Dagster runs serve it: one room between `defs/` and `c1/`.
 
+C1 hands out tasks (GetTask); each is served by a Dagster run and finished (FinishTask).
+What that takes, and only that, lives here:
+
 - `tags`: the run tags saying which tasks a run serves and what it has done with each;
 - `requests`: a task (or a batch of them) -> a RunRequest: run keys, attempts, batches;
 - `loop`: `TaskLoop`, one tick of C1's loop (hello once, GetTask until a batch is
-  drained), holding the state that outlives a tick (the hosts it said Hello for);
+  drained), holding the state that outlives a tick (hellos sent, the token cache);
 - `finish`: finishing a task: success with its response, a retryable or final error,
   the work recorded first so that a dead run's task is still finished right.
 

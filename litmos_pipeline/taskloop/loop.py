@@ -1,8 +1,9 @@
 """One tick of C1's task loop, and the state that outlives a tick.
 
 Dagster builds resources afresh for every sensor tick, so nothing a tick learns can stay
-on them. What must outlive a tick (C1 has had our Hello) is held by a `TaskLoop`, which
-the sensor definition owns: one object per loaded code location, gone with it.
+on them. What must outlive a tick (C1 has had our Hello; the bearer token, good for
+minutes) is held by a `TaskLoop`, which the sensor definitions own: one object per loaded
+code location, shared by the sensors it is given to, gone with them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 import dagster as dg
 
 from litmos_pipeline.c1.client import BatonClient, task_kind
+from litmos_pipeline.c1.credentials import TokenSource
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.taskloop.requests import (
     PROVISION_KINDS,
@@ -25,11 +27,38 @@ from litmos_pipeline.taskloop.requests import (
 from litmos_pipeline.taskloop.tags import served_before
 
 
+class TokenCache:
+    """One TokenSource per client id and token URL, so that ticks reuse its token.
+
+    A token per tick would be a token request every few seconds; the source refreshes its
+    token before it expires. Locked: the task and failure sensors may tick at once.
+    """
+
+    def __init__(self) -> None:
+        self._sources: dict[tuple[str, str], TokenSource] = {}
+        self._lock = threading.Lock()
+
+    def source(self, client_id: str, secret: str, token_url: str) -> TokenSource:
+        key = (client_id, token_url)
+        with self._lock:
+            if key not in self._sources:
+                self._sources[key] = TokenSource(client_id, secret, token_url=token_url)
+            return self._sources[key]
+
+    def close(self) -> None:
+        """Close the sources' HTTP clients; a later `source` starts afresh."""
+        with self._lock:
+            sources, self._sources = list(self._sources.values()), {}
+        for source in sources:
+            source.close()
+
+
 class TaskLoop:
     """C1's task loop for the sensors: Hello once per host, then GetTask -> RunRequests."""
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
+        self.tokens = TokenCache()
         self._hellos: set[str] = set()
         self._lock = threading.Lock()
 
