@@ -34,7 +34,7 @@ class ProvisionResource(dg.ConfigurableResource):
 
 class ServedTask(dg.Config):
     task_b64: str  # the C1 task, protobuf-encoded, as the task sensor received it
-    attempt: int = 0  # runs that served this task before (tasks.served_before)
+    attempt: int = 0  # runs that served this task before (taskloop.tags.served_before)
 
 
 class ProvisionTaskConfig(dg.Config):
