@@ -20,6 +20,7 @@ from litmos_pipeline.defs.resources import (
     env_or,
 )
 from litmos_pipeline.defs.sync import sync_assets, sync_job, sync_schedule
+from litmos_pipeline.taskloop.loop import TaskLoop
 
 
 def litmos_resource() -> LitmosResource:
@@ -85,6 +86,7 @@ publish_settings = cfg.load(cfg.PublishSettings)
 files.protect_process()
 c1 = c1_resource()
 warn_if_c1_malformed(c1)
+task_loop = TaskLoop()  # the two sensors share its token cache; Hello once per host
 
 defs = dg.Definitions(
     assets=[*sync_assets, c1_sync_file],
@@ -92,8 +94,8 @@ defs = dg.Definitions(
     schedules=[sync_schedule(litmos_sync)],
     sensors=[
         build_task_sensor(litmos_sync, provision_job, publish_settings.sensor_interval_s,
-                          running=cfg.c1_configured()),
-        build_failure_sensor([litmos_sync, provision_job]),
+                          running=cfg.c1_configured(), loop=task_loop),
+        build_failure_sensor([litmos_sync, provision_job], loop=task_loop),
     ],
     resources={
         "litmos": litmos_resource(),

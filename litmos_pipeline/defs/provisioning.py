@@ -3,20 +3,14 @@
 A run serves one task, or a batch of them one after another when C1's queue is deep.
 """
 
-import base64
 import time
 from typing import Any
 
 import dagster as dg
-from google.protobuf.message import Message
 
 from litmos_pipeline import settings as cfg
 from litmos_pipeline.c1 import messages
-from litmos_pipeline.c1.client import BatonClient
-from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
-from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
 from litmos_pipeline.defs.resources import C1Resource, LitmosResource, WarehouseResource
-from litmos_pipeline.defs.tasks import mark_task_finished, work_done
 from litmos_pipeline.litmos.client import LitmosClient, LitmosError
 from litmos_pipeline.litmos.ids import UnsafeIdError
 from litmos_pipeline.provisioning.flow import (
@@ -25,9 +19,10 @@ from litmos_pipeline.provisioning.flow import (
     Result,
     TaskRefused,
     action_for,
-    grant_message,
-    user_resource,
 )
+from litmos_pipeline.taskloop.finish import Outcome, finish_task, provision_outcome
+from litmos_pipeline.taskloop.requests import decode_task
+from litmos_pipeline.taskloop.tags import work_done
 from litmos_pipeline.warehouse import store
 
 
@@ -40,11 +35,11 @@ class ProvisionResource(dg.ConfigurableResource):
 
 class ServedTask(dg.Config):
     task_b64: str  # the C1 task, protobuf-encoded, as the task sensor received it
-    attempt: int = 0  # runs that served this task before (tasks.served_before)
+    attempt: int = 0  # runs that served this task before (taskloop.tags.served_before)
 
 
 class ProvisionTaskConfig(dg.Config):
-    tasks: list[ServedTask]  # one, or a batch when C1's queue is deep (publish.py)
+    tasks: list[ServedTask]  # one, or a batch when C1's queue is deep (taskloop.requests)
 
 
 @dg.op(description="For each task: validate, change Litmos, read back, record, finish in C1.")
@@ -80,7 +75,7 @@ def _serve(context: dg.OpExecutionContext, served: ServedTask, client: LitmosCli
     """One task, start to FinishTask; its failure is reported, not raised."""
     started = time.monotonic()
     requested_at = store.now_utc()
-    task = baton.Task.FromString(base64.b64decode(served.task_b64))
+    task = decode_task(served.task_b64)
     outcome: dict[str, Any] = {"task_id": task.id, "dry_run": dry_run}
     action: Action | None = None
     result: Result | None = None
@@ -108,9 +103,10 @@ def _serve(context: dg.OpExecutionContext, served: ServedTask, client: LitmosCli
     message = str(error) if error else _describe(kind, result)
     _record(warehouse, context, task.id, kind, action, result, status, retryable, message,
             requested_at, record_grants=not (error or dry_run or replayed))
+    reported = provision_outcome(kind, result, error, dry_run, retryable)
     if status == "succeeded" and result is not None:
-        work_done(context.instance, context.run_id, task.id, _response(kind, result))
-    _finish(context, c1, task.id, kind, result, error, dry_run, retryable)
+        work_done(context.instance, context.run_id, task.id, reported.response)
+    _finish(context, c1, task.id, reported)
     outcome.update(kind=kind, outcome=status, retryable=retryable, message=message,
                    seconds=round(time.monotonic() - started, 2))
     if action is not None and action.grant_id and status == "succeeded":
@@ -168,35 +164,14 @@ def _user_params(user: dict[str, Any]) -> dict[str, Any]:
             "given_name": user.get("FirstName"), "family_name": user.get("LastName")}
 
 
-def _finish(context: dg.OpExecutionContext, c1: C1Resource, task_id: str, kind: str,
-            result: Result | None, error: Exception | None, dry_run: bool,
-            retryable: bool) -> None:
+def _finish(context: dg.OpExecutionContext, c1: C1Resource, task_id: str,
+            outcome: Outcome) -> None:
     if not c1.configured:
         context.log.warning("C1 is not configured: the outcome is recorded but not reported")
         return
-    client: BatonClient = c1.run_client()
-    if error is not None or dry_run or result is None:
-        reason = str(error) if error else "dry run (LITMOS_PROVISION_DRY_RUN): nothing changed"
-        client.finish_task_error(task_id, reason, non_retryable=not retryable)
-    else:
-        client.finish_task_success(task_id, _response(kind, result))
-    mark_task_finished(context.instance, context.run_id, task_id)
-    if c1.heartbeat is not None:
-        c1.heartbeat.finished(task_id)
+    finish_task(c1.run_client(), context.instance, context.run_id, task_id, outcome,
+                c1.heartbeat)
     context.log.info(f"finished C1 task {task_id}")
-
-
-def _response(kind: str, result: Result) -> Message:
-    if kind == "grant":
-        return v2.GrantManagerServiceGrantResponse(grants=[grant_message(result.action)])
-    if kind == "revoke":
-        return v2.GrantManagerServiceRevokeResponse()
-    resource = user_resource(result.user or {})
-    if result.changed:
-        return v2.CreateAccountResponse(success=v2.CreateAccountResponse.SuccessResult(
-            resource=resource, is_create_account_result=True))
-    return v2.CreateAccountResponse(already_exists=v2.CreateAccountResponse.AlreadyExistsResult(
-        resource=resource, is_create_account_result=True))
 
 
 @dg.job(name="litmos_provision", tags={"litmos/provision": "task"},

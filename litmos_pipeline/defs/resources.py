@@ -30,14 +30,12 @@ from litmos_pipeline.c1.credentials import (
     CLIENT_ID_SETTING,
     CLIENT_SECRET_SETTING,
     C1CredentialsError,
-    TokenSource,
     default_token_url,
     parse_client_id,
     parse_client_secret,
 )
 from litmos_pipeline.c1.heartbeat import TaskHeartbeat
 from litmos_pipeline.c1.ksuid import ksuid_from
-from litmos_pipeline.defs.tasks import HEARTBEAT_TAG, run_task_ids
 from litmos_pipeline.litmos.budget import (
     BUDGET_FILE,
     PROVISION,
@@ -47,6 +45,8 @@ from litmos_pipeline.litmos.budget import (
     key_id,
 )
 from litmos_pipeline.litmos.client import LitmosClient
+from litmos_pipeline.taskloop.loop import TokenCache
+from litmos_pipeline.taskloop.tags import HEARTBEAT_TAG, run_task_ids
 from litmos_pipeline.warehouse import store
 
 
@@ -216,17 +216,6 @@ def run_sync_identity(instance: dg.DagsterInstance, run_id: str) -> SyncIdentity
     )
 
 
-_TOKEN_SOURCES: dict[tuple[str, str], TokenSource] = {}
-
-
-def _token_source(client_id: str, secret: str, token_url: str) -> TokenSource:
-    # One token per process and client, refreshed before expiry, shared by sensor ticks.
-    key = (client_id, token_url)
-    if key not in _TOKEN_SOURCES:
-        _TOKEN_SOURCES[key] = TokenSource(client_id, secret, token_url=token_url)
-    return _TOKEN_SOURCES[key]
-
-
 def _value(field: str) -> str:
     # The resource in Definitions holds EnvVars; runs and sensors get the values.
     if isinstance(field, dg.EnvVar):
@@ -266,6 +255,9 @@ class C1Resource(dg.ConfigurableResource):
     host_id: str = ""
     _heartbeat: TaskHeartbeat | None = PrivateAttr(default=None)
     _run_client: BatonClient | None = PrivateAttr(default=None)
+    # Dagster builds a resource afresh for each run and each sensor tick: this cache lives
+    # as long as one of them. Sensors pass their TaskLoop's, which outlives the tick.
+    _tokens: TokenCache = PrivateAttr(default_factory=TokenCache)
 
     @property
     def configured(self) -> bool:
@@ -287,20 +279,25 @@ class C1Resource(dg.ConfigurableResource):
             "C1_API_URL": self.api_url, "C1_GRPC_TARGET": self.grpc_target,
         })
 
-    def connect(self) -> BatonClient:
+    def connect(self, tokens: TokenCache | None = None) -> BatonClient:
+        """A client whose bearer token comes from `tokens` (a sensor's TaskLoop.tokens).
+
+        Without, from this resource's own cache: clients of one run share its token.
+        """
         s = self.settings()
+        cache = tokens if tokens is not None else self._tokens
         try:
             tenant_host = parse_client_id(s.client_id).tenant_host
-            tokens = _token_source(s.client_id, s.client_secret.get_secret_value(),
-                                   default_token_url(tenant_host, s.api_url))
+            source = cache.source(s.client_id, s.client_secret.get_secret_value(),
+                                  default_token_url(tenant_host, s.api_url))
         except C1CredentialsError as exc:
             raise cfg.SettingsError(str(exc)) from None
         host_id = self.host_id or f"litmos-pipeline-{socket.gethostname()}"
-        return BatonClient(default_target(tenant_host, s.grpc_target), tokens, host_id=host_id)
+        return BatonClient(default_target(tenant_host, s.grpc_target), source, host_id=host_id)
 
     @contextmanager
-    def client(self) -> Iterator[BatonClient]:
-        client = self.connect()
+    def client(self, tokens: TokenCache | None = None) -> Iterator[BatonClient]:
+        client = self.connect(tokens)
         try:
             yield client
         finally:
@@ -334,6 +331,7 @@ class C1Resource(dg.ConfigurableResource):
             self._heartbeat.stop()
         if self._run_client:
             self._run_client.close()
+        self._tokens.close()
 
     def run_client(self) -> BatonClient:
         """The client opened for this run's task (see setup_for_execution)."""

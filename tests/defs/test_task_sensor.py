@@ -8,11 +8,12 @@ import time
 
 import dagster as dg
 
-from litmos_pipeline.defs import publish
 from litmos_pipeline.defs.provisioning import provision_job
-from litmos_pipeline.defs.publish import MAX_RUNS_PER_TICK, build_task_sensor
+from litmos_pipeline.defs.publish import build_task_sensor
 from litmos_pipeline.defs.resources import C1Resource
 from litmos_pipeline.defs.sync import sync_job
+from litmos_pipeline.taskloop.loop import TaskLoop
+from litmos_pipeline.taskloop.requests import MAX_RUNS_PER_TICK, Limits
 from litmos_sandbox.c1 import C1Sandbox
 
 
@@ -159,10 +160,10 @@ def test_tasks_offered_again_while_queued_do_not_hide_newer_ones() -> None:
         assert [r.run_key for r in tick(sensor, instance, res)] == [sync_task]
 
 
-def test_a_sync_behind_more_approvals_than_a_tick_takes_is_reached(monkeypatch) -> None:
+def test_a_sync_behind_more_approvals_than_a_tick_takes_is_reached() -> None:
     # Small batches, so that a tick's share of approvals (20 runs x 2) is soon full.
-    monkeypatch.setattr(publish, "MAX_TASKS_PER_RUN", 2)
-    sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=True)
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=True,
+                               loop=TaskLoop(Limits(tasks_per_run=2)))
     taken = MAX_RUNS_PER_TICK * 2
     with C1Sandbox(lease_timeout_s=30) as c1, dg.instance_for_test() as instance:
         res = resources(c1)

@@ -17,7 +17,7 @@ from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.defs.provisioning import ProvisionResource, provision_job
 from litmos_pipeline.defs.resources import C1Resource
 from litmos_pipeline.defs.sync import sync_assets
-from litmos_pipeline.defs.tasks import task_tags
+from litmos_pipeline.taskloop.tags import task_tags
 from litmos_sandbox.c1 import C1Sandbox, FinishRecord
 from litmos_sandbox.litmos import LitmosSandbox
 from litmos_sandbox.litmos.tenant import Tenant, TenantSpec

@@ -10,7 +10,7 @@ import dagster as dg
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.defs.provisioning import provision_job
 from litmos_pipeline.defs.publish import PublishResource, build_failure_sensor
-from litmos_pipeline.defs.tasks import batch_tags, is_finished, run_task_ids
+from litmos_pipeline.taskloop.tags import batch_tags, is_finished, run_task_ids
 from tests.provisioning.conftest import World
 
 

@@ -15,7 +15,7 @@ from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
 from litmos_pipeline.defs.provisioning import provision_job
 from litmos_pipeline.defs.publish import PublishResource, build_failure_sensor
-from litmos_pipeline.defs.tasks import recorded_work, task_tags
+from litmos_pipeline.taskloop.tags import recorded_work, task_tags
 from tests.provisioning.conftest import World
 
 

@@ -111,3 +111,8 @@ def mark_task_finished(instance: dg.DagsterInstance, run_id: str, task_id: str) 
 
 def is_finished(tags: Mapping[str, str], task_id: str) -> bool:
     return tags.get(_FINISHED + task_id) == "true"
+
+
+def unfinished_tasks(tags: Mapping[str, str]) -> list[str]:
+    """The tasks a run serves whose FinishTask C1 does not have yet."""
+    return [t for t in run_task_ids(tags) if not is_finished(tags, t)]

@@ -1,0 +1,141 @@
+"""Finishing C1 tasks: what FinishTask says, and the run tags that make it happen once.
+
+A run records a task's work as done (with FinishTask's response) before it calls
+FinishTask, and records FinishTask once C1 has it. A run that dies between the two leaves
+the task to the failure sensor, which reports the success the run could not; one that
+dies before leaves a retryable error saying why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import dagster as dg
+from google.protobuf.message import Message
+
+from litmos_pipeline.c1.client import BatonClient, C1Error
+from litmos_pipeline.c1.heartbeat import TaskHeartbeat
+from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
+from litmos_pipeline.provisioning.flow import Result, grant_message, user_resource
+from litmos_pipeline.taskloop.tags import (
+    mark_task_finished,
+    recorded_work,
+    served_by_another_run,
+    work_done,
+)
+
+DRY_RUN_REASON = "dry run (LITMOS_PROVISION_DRY_RUN): nothing changed"
+
+
+class Log(Protocol):
+    """A logger: Dagster's context.log or a logging.Logger."""
+
+    def info(self, msg: str) -> Any: ...
+
+    def warning(self, msg: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What FinishTask tells C1: a success with its response, or an error."""
+
+    response: Message | None = None
+    error: str | None = None  # set: the task failed, saying this
+    retryable: bool = False  # an error C1 may offer again (else: final)
+
+    @classmethod
+    def success(cls, response: Message | None) -> Outcome:
+        return cls(response=response)
+
+    @classmethod
+    def failure(cls, reason: str, *, retryable: bool) -> Outcome:
+        return cls(error=reason, retryable=retryable)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None
+
+
+def finish_task(client: BatonClient, instance: dg.DagsterInstance, run_id: str,
+                task_id: str, outcome: Outcome, heartbeat: TaskHeartbeat | None = None) -> None:
+    """FinishTask, then record on the run that C1 has it, so it is never sent twice."""
+    if outcome.error is None:
+        client.finish_task_success(task_id, outcome.response)
+    else:
+        client.finish_task_error(task_id, outcome.error, non_retryable=not outcome.retryable)
+    mark_task_finished(instance, run_id, task_id)
+    if heartbeat is not None:
+        heartbeat.finished(task_id)  # no more beats for a task C1 has closed
+
+
+def provision_outcome(kind: str, result: Result | None, error: Exception | None,
+                      dry_run: bool, retryable: bool) -> Outcome:
+    """A grant, revoke or create_account task's outcome, as C1 is told it."""
+    if error is not None or dry_run or result is None:
+        reason = str(error) if error else DRY_RUN_REASON
+        return Outcome.failure(reason, retryable=retryable)
+    return Outcome.success(provision_response(kind, result))
+
+
+def provision_response(kind: str, result: Result) -> Message:
+    """FinishTask's success response for a provisioning task C1 reads the outcome from."""
+    if kind == "grant":
+        return v2.GrantManagerServiceGrantResponse(grants=[grant_message(result.action)])
+    if kind == "revoke":
+        return v2.GrantManagerServiceRevokeResponse()
+    resource = user_resource(result.user or {})
+    if result.changed:
+        return v2.CreateAccountResponse(success=v2.CreateAccountResponse.SuccessResult(
+            resource=resource, is_create_account_result=True))
+    return v2.CreateAccountResponse(already_exists=v2.CreateAccountResponse.AlreadyExistsResult(
+        resource=resource, is_create_account_result=True))
+
+
+def upload_and_finish(client: BatonClient, instance: dg.DagsterInstance, run_id: str,
+                      task_id: str, path: Path, heartbeat: TaskHeartbeat | None,
+                      log: Log) -> dict[str, Any]:
+    """A sync task's c1z to C1 (UploadAsset), then FinishTask; metadata of the upload."""
+    if heartbeat and heartbeat.cancelled.is_set():
+        raise RuntimeError(f"C1 cancelled task {task_id}; the c1z was not uploaded")
+    started = time.monotonic()
+    digest = client.upload_asset(task_id, path)
+    work_done(instance, run_id, task_id, None)
+    finish_task(client, instance, run_id, task_id, Outcome.success(None))
+    log.info(f"uploaded {path.name} to C1 for task {task_id} and finished it")
+    return {"c1_task_id": task_id, "upload_s": round(time.monotonic() - started, 2),
+            "uploaded_sha256": digest}
+
+
+def finish_for_failed_run(client: BatonClient, instance: dg.DagsterInstance,
+                          run: dg.DagsterRun, task_ids: Sequence[str], reason: str,
+                          log: Log) -> None:
+    """Finish the tasks a failed run left: its recorded success, else a retryable error."""
+    for task_id in task_ids:
+        _finish_one_for_failed_run(client, instance, run, task_id, reason, log)
+
+
+def _finish_one_for_failed_run(client: BatonClient, instance: dg.DagsterInstance,
+                               run: dg.DagsterRun, task_id: str, reason: str,
+                               log: Log) -> None:
+    run_id = run.run_id
+    if served_by_another_run(instance, task_id, run_id):
+        # C1 offered the task again (its lease lapsed) and a newer run has it now.
+        log.info(f"task {task_id} is served by a newer run than {run_id}")
+        return
+    done, response = recorded_work(run.tags, task_id)
+    try:
+        if done:
+            # The work is done; only C1 has not heard: report the success the run could
+            # not (its FinishTask failed, or it died right before it).
+            outcome = Outcome.success(response)
+        else:
+            outcome = Outcome.failure(f"Dagster run {run_id} failed: {reason}"[:2000],
+                                      retryable=True)
+        finish_task(client, instance, run_id, task_id, outcome)
+    except C1Error as exc:
+        log.warning(f"could not finish C1 task {task_id}: {exc}; C1 offers it "
+                    "again when its lease lapses, and a new run serves it")
