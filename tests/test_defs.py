@@ -109,9 +109,11 @@ EXPECTED: dict[str, Any] = {
                               "provision_requests_per_minute", "requests_per_minute",
                               "send_messages", "source", "sync_team_roles", "timeout_s"]},
         "provision": {"class": "ProvisionResource", "fields": ["dry_run"]},
-        "publish": {"class": "PublishResource", "fields": ["c1z_output_dir", "keep_files"]},
+        # Fields are named as in the settings (they were keep_files, history_retention).
+        "publish": {"class": "PublishResource",
+                    "fields": ["c1z_output_dir", "keep_c1z_files"]},
         "warehouse": {"class": "WarehouseResource",
-                      "fields": ["duckdb_path", "history_retention", "memory_limit"]},
+                      "fields": ["duckdb_path", "history_retention_syncs", "memory_limit"]},
     },
 }
 

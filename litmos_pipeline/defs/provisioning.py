@@ -14,7 +14,12 @@ from litmos_pipeline import settings as cfg
 from litmos_pipeline.c1.client import BatonClient
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
-from litmos_pipeline.defs.resources import C1Resource, LitmosResource, WarehouseResource
+from litmos_pipeline.defs.resources import (
+    C1Resource,
+    LitmosResource,
+    ProvisionResource,
+    WarehouseResource,
+)
 from litmos_pipeline.defs.tasks import mark_task_finished, work_done
 from litmos_pipeline.litmos.client import LitmosClient, LitmosError
 from litmos_pipeline.litmos.ids import UnsafeIdError
@@ -28,13 +33,6 @@ from litmos_pipeline.provisioning.flow import (
     user_resource,
 )
 from litmos_pipeline.warehouse import store
-
-
-class ProvisionResource(dg.ConfigurableResource):
-    dry_run: str = "false"
-
-    def settings(self) -> cfg.ProvisionSettings:
-        return cfg.load(cfg.ProvisionSettings, {"LITMOS_PROVISION_DRY_RUN": self.dry_run})
 
 
 class ServedTask(dg.Config):
@@ -201,3 +199,8 @@ def _response(kind: str, result: Result) -> Message:
         description="Carries out C1 access requests in Litmos (launched by c1_task_sensor).")
 def provision_job() -> None:
     provision_task()
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(jobs=[provision_job])

@@ -16,13 +16,15 @@ from litmos_pipeline import c1z_process, files
 from litmos_pipeline import settings as cfg
 from litmos_pipeline.c1.client import C1Error, task_kind
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
+from litmos_pipeline.defs.provisioning import provision_job
 from litmos_pipeline.defs.resources import (
     C1Resource,
+    PublishResource,
     WarehouseResource,
     run_sync_identity,
     sync_identity,
 )
-from litmos_pipeline.defs.sync import SYNC_TAGS
+from litmos_pipeline.defs.sync import SYNC_TAGS, litmos_sync
 from litmos_pipeline.defs.tasks import (
     ATTEMPT_TAG,
     HEARTBEAT_TAG,
@@ -55,17 +57,6 @@ MAX_TASKS_PER_RUN = 25
 MAX_OFFERS_PER_TICK = 500
 FAILURE_SENSOR_INTERVAL_S = 5
 MAX_RUNS_PER_TASK = 3
-
-
-class PublishResource(dg.ConfigurableResource):
-    """Where c1z files go and how often the task sensor polls C1."""
-
-    c1z_output_dir: str = str(cfg.DEFAULT_DATA_DIR / "c1z")
-    keep_files: str = "10"
-
-    def settings(self) -> cfg.PublishSettings:
-        return cfg.load(cfg.PublishSettings, {"C1Z_OUTPUT_DIR": self.c1z_output_dir,
-                                              "C1Z_KEEP_FILES": self.keep_files})
 
 
 @dg.asset(
@@ -380,3 +371,17 @@ def _finish_for_failed_run(context: dg.RunFailureSensorContext, client: Any,
     except C1Error as exc:
         context.log.warning(f"could not finish C1 task {task_id}: {exc}; C1 offers it "
                             "again when its lease lapses, and a new run serves it")
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The c1z asset, and the sensors serving C1's tasks with the sync and provision jobs."""
+    schedule = cfg.load(cfg.ScheduleSettings)
+    return dg.Definitions(
+        assets=[c1_sync_file],
+        sensors=[
+            build_task_sensor(litmos_sync, provision_job, schedule.sensor_interval_s,
+                              running=cfg.c1_configured()),
+            build_failure_sensor([litmos_sync, provision_job]),
+        ],
+    )
