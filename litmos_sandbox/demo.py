@@ -207,8 +207,10 @@ def run_ui(preset: str = "small") -> int:
     print("enqueue a C1 task: python -m litmos_sandbox c1 enqueue-sync "
           f"--api-url {c1.info['api_url']}")
     try:
-        return subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"],
-                               env=env, cwd=PROJECT_ROOT)
+        # `dg dev`: the same webserver and daemon as `dagster dev`, which now prints a
+        # SupersessionWarning pointing at it.
+        return subprocess.call([str(Path(sys.executable).parent / "dg"), "dev", "-w",
+                                "workspace.yaml"], env=env, cwd=PROJECT_ROOT)
     except KeyboardInterrupt:
         return 0
     finally:
