@@ -18,6 +18,7 @@ lint: install
 	$(BIN)/ruff check .
 
 test: lint
+	$(BIN)/dg check defs
 	$(BIN)/pytest -q
 
 demo: install

@@ -7,8 +7,9 @@ processes inherit it and set it again. Files an older version left more permissi
 tightened when they are opened.
 
 No pydantic here: the lean worker processes use this module too. The value is checked by
-`parse_mode`, the same check `settings.FileSettings` runs; a bad value is reported through
-the settings, so the error names the variable.
+`parse_mode`, which `settings.FileSettings` runs as well (settings imports this module,
+never the other way round); either reports a bad value as a SettingsError naming the
+variable.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from litmos_pipeline.errors import settings_error
 
 FILE_MODE_ENV = "LITMOS_FILE_MODE"
 DEFAULT_FILE_MODE = 0o600
@@ -53,11 +56,8 @@ def file_mode(environ: Mapping[str, str] | None = None) -> int:
         return DEFAULT_FILE_MODE
     try:
         return parse_mode(raw)
-    except ValueError:
-        # Only on this path is pydantic imported: the settings raise the named error.
-        from litmos_pipeline import settings as cfg
-
-        return cfg.load(cfg.FileSettings, {FILE_MODE_ENV: raw}).file_mode
+    except ValueError as exc:
+        raise settings_error([(FILE_MODE_ENV, str(exc))]) from None
 
 
 def dir_mode(mode: int) -> int:

@@ -1,7 +1,12 @@
-"""Every setting the pipeline reads, named once, validated with pydantic.
+"""Every setting the pipeline reads, each declared once, validated with pydantic.
 
-Field aliases are the environment variable names, so a validation error can name the
-variable at fault. Error messages never carry the offending value: some are secrets.
+A declaration is one `setting(...)` field of a group model below: its environment
+variable (the alias), type, default, secrecy (a SecretStr type), one line of help, and
+its group; a group names the Dagster resource that carries it (`resource`), or none for
+the settings read when the definitions load. The Dagster resources' fields and their
+EnvVar wiring (`defs/resources.py`), the validation errors and the README's settings
+table (`settings_table`, held equal to the README by a test) are derived from these.
+Error messages name the variable, never its value: some are secrets.
 """
 
 from __future__ import annotations
@@ -10,11 +15,14 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 
+from litmos_pipeline.errors import SettingsError, settings_error
+from litmos_pipeline.files import parse_mode
 from litmos_pipeline.litmos.ids import ID_RULE, is_litmos_id
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +41,7 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
 
-class SettingsError(ValueError):
-    """A missing or malformed setting; the message names the environment variable."""
-
+__all__ = ["SettingsError"]  # re-exported: callers catch cfg.SettingsError
 
 def _parse_bool(value: Any) -> Any:
     if isinstance(value, str):
@@ -94,24 +100,64 @@ def _litmos_url(value: str) -> str:
     return url
 
 
-class _Settings(BaseModel):
+REQUIRED: Any = ...  # pydantic's marker: no default
+
+
+def setting(env: str, help: str, default: Any = REQUIRED, *, shown: str | None = None,
+            **rules: Any) -> Any:
+    """One setting's declaration: its variable, help, default and pydantic rules.
+
+    `shown` is the default as the README shows it, where the value itself reads badly
+    (a full URL for `us`, an absolute path, an octal mode).
+    """
+    extra = {"shown": shown} if shown is not None else None
+    return Field(default, alias=env, description=help, json_schema_extra=extra, **rules)
+
+
+class Settings(BaseModel):
+    """A group of settings; `resource` is the Dagster resource key carrying them."""
+
     model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+    resource: ClassVar[str | None] = None
+    # The whole group may be left unset (C1 is optional): its required fields are
+    # required only once the group is used.
+    optional: ClassVar[bool] = False
+    # Who reads a group no resource carries (the README's "resource" column).
+    read_by: ClassVar[str] = "— (read at load)"
 
 
-class LitmosSettings(_Settings):
-    api_key: SecretStr = Field(alias="LITMOS_API_KEY", min_length=1, max_length=50)
-    source: str = Field(alias="LITMOS_SOURCE", min_length=1, max_length=50)
-    base_url: str = Field(LITMOS_REGIONS["us"], alias="LITMOS_BASE_URL")
-    course_ids: tuple[str, ...] = Field((), alias="LITMOS_COURSE_IDS")
-    sync_team_roles: bool = Field(True, alias="LITMOS_SYNC_TEAM_ROLES")
+class LitmosSettings(Settings):
+    resource = "litmos"
+
+    api_key: SecretStr = setting("LITMOS_API_KEY", "the Litmos API key (`apikey` header)",
+                                 min_length=1, max_length=50)
+    source: str = setting("LITMOS_SOURCE", "`source` parameter on every request "
+                          "(≤ 50 chars)", min_length=1, max_length=50)
+    base_url: str = setting(
+        "LITMOS_BASE_URL", "`us`, `eu`, `au`, or a full `https://…/v1.svc` URL (plain "
+        "`http://` only to loopback: the sandboxes)", LITMOS_REGIONS["us"], shown="`us`")
+    course_ids: tuple[str, ...] = setting(
+        "LITMOS_COURSE_IDS", "comma-separated course ids to sync (and to allow "
+        "provisioning of); a blank entry is an error, and an id Litmos does not know fails "
+        "the sync before anything is published", (), shown="all courses")
+    sync_team_roles: bool = setting(
+        "LITMOS_SYNC_TEAM_ROLES", "also sync team leaders and admins (two more requests "
+        "per team)", True)
     # 90 of the key's 100 requests a minute for syncs leaves room for provisioning.
-    requests_per_minute: float = Field(90.0, alias="LITMOS_REQUESTS_PER_MINUTE", gt=0)
-    provision_requests_per_minute: float = Field(
-        10.0, alias="LITMOS_PROVISION_REQUESTS_PER_MINUTE", gt=0
-    )
-    max_retries: int = Field(6, alias="LITMOS_MAX_RETRIES", ge=0, le=20)
-    timeout_s: float = Field(60.0, alias="LITMOS_TIMEOUT_S", gt=0)
-    send_messages: bool = Field(False, alias="LITMOS_SEND_MESSAGES")
+    requests_per_minute: float = setting(
+        "LITMOS_REQUESTS_PER_MINUTE", "the sync's pacing; the key allows 100, the rest is "
+        "left for provisioning. The two rates added are the key's limit, shared by every "
+        "process through `litmos-key-budget.sqlite` beside the DuckDB file", 90.0, gt=0)
+    provision_requests_per_minute: float = setting(
+        "LITMOS_PROVISION_REQUESTS_PER_MINUTE", "provisioning's share of the key, always "
+        "left free by syncs; provisioning may use more when the key has room (a waiting "
+        "sync keeps half its rate)", 10.0, gt=0)
+    max_retries: int = setting(
+        "LITMOS_MAX_RETRIES", "retries of 429/5xx, timeouts and dropped connections "
+        "(exponential backoff, jitter, `Retry-After`)", 6, ge=0, le=20)
+    timeout_s: float = setting("LITMOS_TIMEOUT_S", "per-request timeout", 60.0, gt=0)
+    send_messages: bool = setting("LITMOS_SEND_MESSAGES",
+                                  "let provisioning send Litmos notification emails", False)
 
     @field_validator("base_url", mode="before")
     @classmethod
@@ -134,19 +180,89 @@ class LitmosSettings(_Settings):
         return _parse_bool(value)
 
 
-class WarehouseSettings(_Settings):
-    duckdb_path: Path = Field(DEFAULT_DATA_DIR / "litmos.duckdb", alias="LITMOS_DUCKDB_PATH")
-    history_retention_syncs: int = Field(30, alias="LITMOS_HISTORY_RETENTION", ge=1)
-    memory_limit: str = Field("96MB", alias="LITMOS_DUCKDB_MEMORY_LIMIT")
+class ProvisionSettings(Settings):
+    resource = "provision"
+
+    dry_run: bool = setting("LITMOS_PROVISION_DRY_RUN",
+                            "log the calls provisioning would make; change nothing", False)
+
+    @field_validator("dry_run", mode="before")
+    @classmethod
+    def _bools(cls, value: Any) -> Any:
+        return _parse_bool(value)
+
+
+class WarehouseSettings(Settings):
+    resource = "warehouse"
+
+    duckdb_path: Path = setting(
+        "LITMOS_DUCKDB_PATH", "the warehouse file (staging files go beside it)",
+        DEFAULT_DATA_DIR / "litmos.duckdb")
+    memory_limit: str = setting(
+        "LITMOS_DUCKDB_MEMORY_LIMIT", "DuckDB's memory limit in the worker processes that "
+        "build the model and write the c1z (the extract's appends use 32MB)", "96MB")
+    history_retention_syncs: int = setting(
+        "LITMOS_HISTORY_RETENTION", "syncs whose grant changes are kept", 30, ge=1)
 
     @property
     def staging_dir(self) -> Path:
         return self.duckdb_path.parent / "staging"
 
 
-class ScheduleSettings(_Settings):
-    sync_cron: str = Field("0 3 * * *", alias="LITMOS_SYNC_CRON")
-    timezone: str = Field("UTC", alias="LITMOS_SYNC_TIMEZONE")
+class PublishSettings(Settings):
+    resource = "publish"
+
+    c1z_output_dir: Path = setting(
+        "C1Z_OUTPUT_DIR", "where c1z files are written (`latest.c1z` is the newest)",
+        DEFAULT_DATA_DIR / "c1z")
+    keep_c1z_files: int = setting("C1Z_KEEP_FILES", "c1z files kept", 10, ge=1)
+
+
+class FileSettings(Settings):
+    """Permissions of the files holding personal data (warehouse, staging, c1z)."""
+
+    read_by = "— (every process)"
+    # Octal text, e.g. 0600 or 0640; folders get the matching search bits (0700, 0750).
+    file_mode: int = setting(
+        "LITMOS_FILE_MODE", "octal mode of the files holding personal data (DuckDB files, "
+        "WAL, staging and spill files, c1z files); their folders get the matching `0700` "
+        "(`0640` → `0750`); older, more permissive ones are tightened", 0o600,
+        shown="`0600`")
+
+    @field_validator("file_mode", mode="before")
+    @classmethod
+    def _octal(cls, value: Any) -> Any:
+        # The check litmos_pipeline.files runs without pydantic (in worker processes).
+        return parse_mode(value)
+
+
+class C1Settings(Settings):
+    resource = "c1"
+    optional = True
+
+    client_id: str = setting(
+        "C1_CLIENT_ID", "C1 client id (`name@tenant.conductor.one/suffix`); enables the "
+        "task loop", min_length=1)
+    client_secret: SecretStr = setting(
+        "C1_CLIENT_SECRET", "C1 client secret (`secret-token:conductorone.com:v1:…`)",
+        min_length=1)
+    api_url: str | None = setting("C1_API_URL", "override of the token endpoint's base "
+                                  "(the sandbox)", None, shown="`https://<tenant host>`")
+    grpc_target: str | None = setting(
+        "C1_GRPC_TARGET", "override of the gRPC target (plaintext only to loopback)", None,
+        shown="`<tenant host>:443`")
+    host_id: str | None = setting("C1_HOST_ID", "the host id announced to C1", None,
+                                  shown="`litmos-pipeline-<hostname>`")
+
+
+class ScheduleSettings(Settings):
+    """Read when the definitions load: they shape the schedule and the task sensor."""
+
+    sync_cron: str = setting("LITMOS_SYNC_CRON", "the sync schedule (5-field cron)",
+                             "0 3 * * *")
+    timezone: str = setting("LITMOS_SYNC_TIMEZONE", "the sync schedule's time zone", "UTC")
+    sensor_interval_s: int = setting("C1_SENSOR_INTERVAL_S",
+                                     "how often the task sensor polls C1", 5, ge=1)
 
     @field_validator("sync_cron")
     @classmethod
@@ -156,29 +272,12 @@ class ScheduleSettings(_Settings):
         return value
 
 
-class C1Settings(_Settings):
-    client_id: str = Field(alias="C1_CLIENT_ID", min_length=1)
-    client_secret: SecretStr = Field(alias="C1_CLIENT_SECRET", min_length=1)
-    api_url: str | None = Field(None, alias="C1_API_URL")
-    grpc_target: str | None = Field(None, alias="C1_GRPC_TARGET")
+# Every group, in the README's order.
+GROUPS: tuple[type[Settings], ...] = (LitmosSettings, ProvisionSettings, WarehouseSettings,
+                                      PublishSettings, FileSettings, C1Settings,
+                                      ScheduleSettings)
 
-
-class PublishSettings(_Settings):
-    c1z_output_dir: Path = Field(DEFAULT_DATA_DIR / "c1z", alias="C1Z_OUTPUT_DIR")
-    sensor_interval_s: int = Field(5, alias="C1_SENSOR_INTERVAL_S", ge=1)
-    keep_c1z_files: int = Field(10, alias="C1Z_KEEP_FILES", ge=1)
-
-
-class ProvisionSettings(_Settings):
-    dry_run: bool = Field(False, alias="LITMOS_PROVISION_DRY_RUN")
-
-    @field_validator("dry_run", mode="before")
-    @classmethod
-    def _bools(cls, value: Any) -> Any:
-        return _parse_bool(value)
-
-
-S = TypeVar("S", bound=_Settings)
+S = TypeVar("S", bound=Settings)
 
 
 def load(model: type[S], values: Mapping[str, Any] | None = None) -> S:
@@ -195,16 +294,15 @@ def load(model: type[S], values: Mapping[str, Any] | None = None) -> S:
         raise SettingsError(describe_errors(model, exc)) from None
 
 
-def describe_errors(model: type[_Settings], exc: ValidationError) -> str:
+def describe_errors(model: type[Settings], exc: ValidationError) -> str:
     """One line per bad setting, naming it, without the offending value."""
-    lines = []
+    problems = []
     for error in exc.errors(include_input=False, include_url=False):
         name = str(error["loc"][0]) if error["loc"] else model.__name__
         # Our validators' own messages read as "<VARIABLE> <reason>", without pydantic's tag.
         message = error["msg"].removeprefix("Value error, ")
-        reason = "is not set" if error["type"] == "missing" else message
-        lines.append(f"{name} {reason}")
-    return "Invalid settings: " + "; ".join(lines)
+        problems.append((name, "is not set" if error["type"] == "missing" else message))
+    return str(settings_error(problems))
 
 
 def c1_configured(values: Mapping[str, str] | None = None) -> bool:
@@ -212,16 +310,51 @@ def c1_configured(values: Mapping[str, str] | None = None) -> bool:
     return bool(source.get("C1_CLIENT_ID")) and bool(source.get("C1_CLIENT_SECRET"))
 
 
-class FileSettings(_Settings):
-    """Permissions of the files holding personal data (warehouse, staging, c1z)."""
+def env_name(field: FieldInfo) -> str:
+    return str(field.alias)
 
-    # Octal text, e.g. 0600 or 0640; folders get the matching search bits (0700, 0750).
-    file_mode: int = Field(0o600, alias="LITMOS_FILE_MODE")
 
-    @field_validator("file_mode", mode="before")
-    @classmethod
-    def _octal(cls, value: Any) -> Any:
-        # One check for both readers: litmos_pipeline.files parses it without pydantic.
-        from litmos_pipeline.files import parse_mode
+def is_secret(field: FieldInfo) -> bool:
+    return field.annotation is SecretStr
 
-        return parse_mode(value)
+
+def is_required(model: type[Settings], field: FieldInfo) -> bool:
+    """Required to run at all: no default, in a group that cannot be left unset."""
+    return field.is_required() and not model.optional
+
+
+def shown_default(model: type[Settings], field: FieldInfo) -> str:
+    """The default as the README's table shows it."""
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if "shown" in extra:
+        return str(extra["shown"])
+    if field.is_required() or field.default is None:
+        notes = ["required" if is_required(model, field) else "optional"]
+        if is_secret(field):
+            notes.append("secret")
+        return f"— ({', '.join(notes)})"
+    value = field.default
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    elif isinstance(value, Path):
+        text = value.relative_to(PROJECT_ROOT).as_posix()
+    else:
+        text = str(value)
+    return f"`{text}`"
+
+
+def settings_table() -> str:
+    """The README's settings table, one row per declared setting."""
+    rows = ["| variable | default | resource | meaning |", "|---|---|---|---|"]
+    for model in GROUPS:
+        carrier = f"`{model.resource}`" if model.resource else model.read_by
+        for field in model.model_fields.values():
+            rows.append(f"| `{env_name(field)}` | {shown_default(model, field)} | {carrier} "
+                        f"| {field.description} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(settings_table(), end="")

@@ -105,13 +105,14 @@ def run_demo(preset: str = "small") -> int:
         litmos_api = httpx.Client(base_url=litmos.info["base_url"].rsplit("/v1.svc", 1)[0])
         c1_api = httpx.Client(base_url=c1.info["api_url"])
 
-        _say("1. the full sync, headless: dagster job execute -j litmos_sync")
+        _say("1. the full sync, headless: dg launch --job litmos_sync")
         sync_started = time.monotonic()
         log_path = DEMO_DIR / "logs" / "sync.log"
         print(f"   (run log: {log_path.relative_to(PROJECT_ROOT)})")
         with open(log_path, "wb") as log:
-            subprocess.run([sys.executable, "-m", "dagster", "job", "execute", "-m", MODULE,
-                            "-j", "litmos_sync"], env=env, check=True, cwd=PROJECT_ROOT,
+            # dg reads the code location from pyproject.toml ([tool.dg]) in the project root.
+            subprocess.run([str(Path(sys.executable).parent / "dg"), "launch", "--job",
+                            "litmos_sync"], env=env, check=True, cwd=PROJECT_ROOT,
                            stdout=log, stderr=subprocess.STDOUT)
         sync_s = time.monotonic() - sync_started
         stats = litmos_api.get("/_sandbox/stats").json()
@@ -206,8 +207,10 @@ def run_ui(preset: str = "small") -> int:
     print("enqueue a C1 task: python -m litmos_sandbox c1 enqueue-sync "
           f"--api-url {c1.info['api_url']}")
     try:
-        return subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"],
-                               env=env, cwd=PROJECT_ROOT)
+        # `dg dev`: the same webserver and daemon as `dagster dev`, which now prints a
+        # SupersessionWarning pointing at it.
+        return subprocess.call([str(Path(sys.executable).parent / "dg"), "dev", "-w",
+                                "workspace.yaml"], env=env, cwd=PROJECT_ROOT)
     except KeyboardInterrupt:
         return 0
     finally:

@@ -36,12 +36,10 @@ def test_secret_is_still_there_for_the_clients() -> None:
 
 def test_dagster_sees_env_var_names_not_values(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Definitions' resources point at environment variables; their config is names."""
-    from litmos_pipeline import definitions
-
     monkeypatch.setenv("LITMOS_API_KEY", API_KEY)
     monkeypatch.setenv("C1_CLIENT_ID", "n@acme.conductor.one/pcc")
     monkeypatch.setenv("C1_CLIENT_SECRET", C1_SECRET)
-    for resource in (definitions.litmos_resource(), definitions.c1_resource()):
+    for resource in (LitmosResource.from_env(), C1Resource.from_env()):
         config = str(resource.get_resource_definition().config_schema.as_field())
         for text in [*shown(resource), config]:
             assert "must-not-show" not in text

@@ -10,7 +10,12 @@ import dagster as dg
 
 from litmos_pipeline import settings as cfg
 from litmos_pipeline.c1 import messages
-from litmos_pipeline.defs.resources import C1Resource, LitmosResource, WarehouseResource
+from litmos_pipeline.defs.resources import (
+    C1Resource,
+    LitmosResource,
+    ProvisionResource,
+    WarehouseResource,
+)
 from litmos_pipeline.litmos.client import LitmosClient, LitmosError
 from litmos_pipeline.litmos.ids import UnsafeIdError
 from litmos_pipeline.provisioning.flow import (
@@ -24,13 +29,6 @@ from litmos_pipeline.taskloop.finish import Outcome, finish_task, provision_outc
 from litmos_pipeline.taskloop.requests import decode_task
 from litmos_pipeline.taskloop.tags import work_done
 from litmos_pipeline.warehouse import store
-
-
-class ProvisionResource(dg.ConfigurableResource):
-    dry_run: str = "false"
-
-    def settings(self) -> cfg.ProvisionSettings:
-        return cfg.load(cfg.ProvisionSettings, {"LITMOS_PROVISION_DRY_RUN": self.dry_run})
 
 
 class ServedTask(dg.Config):
@@ -178,3 +176,8 @@ def _finish(context: dg.OpExecutionContext, c1: C1Resource, task_id: str,
         description="Carries out C1 access requests in Litmos (launched by c1_task_sensor).")
 def provision_job() -> None:
     provision_task()
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(jobs=[provision_job])

@@ -11,13 +11,15 @@ import dagster as dg
 
 from litmos_pipeline import c1z_process, files
 from litmos_pipeline import settings as cfg
+from litmos_pipeline.defs.provisioning import provision_job
 from litmos_pipeline.defs.resources import (
     C1Resource,
+    PublishResource,
     WarehouseResource,
     run_sync_identity,
     sync_identity,
 )
-from litmos_pipeline.defs.sync import SYNC_TAGS
+from litmos_pipeline.defs.sync import SYNC_TAGS, litmos_sync
 from litmos_pipeline.taskloop.finish import finish_for_failed_run, upload_and_finish
 from litmos_pipeline.taskloop.loop import TaskLoop
 from litmos_pipeline.taskloop.requests import RunTargets
@@ -29,17 +31,6 @@ log = logging.getLogger(__name__)
 PUBLISH = {"group_name": "c1_publish", "kinds": {"c1", "sqlite"}}
 LATEST = "latest.c1z"
 FAILURE_SENSOR_INTERVAL_S = 5
-
-
-class PublishResource(dg.ConfigurableResource):
-    """Where c1z files go and how often the task sensor polls C1."""
-
-    c1z_output_dir: str = str(cfg.DEFAULT_DATA_DIR / "c1z")
-    keep_files: str = "10"
-
-    def settings(self) -> cfg.PublishSettings:
-        return cfg.load(cfg.PublishSettings, {"C1Z_OUTPUT_DIR": self.c1z_output_dir,
-                                              "C1Z_KEEP_FILES": self.keep_files})
 
 
 @dg.asset(
@@ -207,3 +198,18 @@ def _discard_partial_c1z(publish: PublishResource, sync_id: str) -> None:
     # leaves that folder, with the whole snapshot in it, behind.
     for partial in publish.settings().c1z_output_dir.glob(f".{sync_id}.c1z.*.tmp"):
         shutil.rmtree(partial, ignore_errors=True)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The c1z asset, and the sensors serving C1's tasks with the sync and provision jobs."""
+    schedule = cfg.load(cfg.ScheduleSettings)
+    task_loop = TaskLoop()  # the two sensors share its token cache; Hello once per host
+    return dg.Definitions(
+        assets=[c1_sync_file],
+        sensors=[
+            build_task_sensor(litmos_sync, provision_job, schedule.sensor_interval_s,
+                              running=cfg.c1_configured(), loop=task_loop),
+            build_failure_sensor([litmos_sync, provision_job], loop=task_loop),
+        ],
+    )

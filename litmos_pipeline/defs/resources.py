@@ -1,9 +1,10 @@
-"""Thin Dagster resources: settings in, clients and connections out.
+"""Thin Dagster resources: settings in, clients and connections out; the resources' defs.
 
-Fields are strings so the pydantic settings (aliases = environment variable names) do the
-validation and errors name the variable, never its value. Dagster config has no secret
-type, so secret fields are plain strings left out of repr/str (`Field(repr=False)`); the
-settings hold them as SecretStr from there on.
+Each resource carries one group of `litmos_pipeline.settings`, and its fields are derived
+from that group's declarations (`settings_resource`): same names, all text, so the
+pydantic settings do the validation and errors name the variable, never its value.
+Dagster config has no secret type, so secret fields are plain strings left out of
+repr/str (`Field(repr=False)`); the settings hold them as SecretStr from there on.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, ClassVar, Self
 
 import dagster as dg
 import duckdb
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, create_model
 
 from litmos_pipeline import settings as cfg
 from litmos_pipeline.c1.client import BatonClient, default_target
@@ -49,12 +51,6 @@ from litmos_pipeline.taskloop.loop import TokenCache
 from litmos_pipeline.taskloop.tags import HEARTBEAT_TAG, run_task_ids
 from litmos_pipeline.warehouse import store
 
-
-def env_or(name: str, default: str) -> str | dg.EnvVar:
-    """An EnvVar when the variable is set (shown as such in the UI), else the default."""
-    return dg.EnvVar(name) if os.getenv(name) else default
-
-
 EXTRACT_MEMORY_LIMIT = "32MB"  # measured: the 2M-enrollment extract runs in 32MB, not 16MB
 EXTRACT_CHECKPOINT_THRESHOLD = "1GB"
 # FSST string compression was half of the staging file's one checkpoint (2.1 s -> 1.0 s on
@@ -64,30 +60,66 @@ EXTRACT_DISABLED_COMPRESSION = "fsst,dict_fsst"
 SYNC_BURST = 4  # request starts a sync may make back to back (see LitmosResource.client)
 
 
-class LitmosResource(dg.ConfigurableResource):
+def _value(field: str) -> str:
+    # The resources in the Definitions hold EnvVars; runs and sensors get the values.
+    if isinstance(field, dg.EnvVar):
+        return field.get_value() or ""
+    return field
+
+
+class SettingsResource(dg.ConfigurableResource):
+    """A resource whose fields are one settings group's, as text (see settings_resource).
+
+    An empty field means "not set": the settings loader then applies the declared
+    default, or names the variable a required setting is missing from.
+    """
+
+    settings_model: ClassVar[type[cfg.Settings]]
+
+    def setting_values(self) -> dict[str, str]:
+        """The fields keyed by their environment variables, as `cfg.load` takes them."""
+        return {cfg.env_name(field): _value(getattr(self, name))
+                for name, field in self.settings_model.model_fields.items()}
+
+    @classmethod
+    def from_env(cls) -> Self:
+        """This resource with every field pointing at its variable: Dagster shows the names.
+
+        Dagster's EnvVar has no default: an unset variable would fail every run's config.
+        Each unset optional variable is therefore declared empty in this process (every
+        process that loads the definitions does the same), which the settings loader
+        reads as unset and answers with the declared default. Required ones stay unset,
+        so a run without them fails at launch naming the variable, as it always did.
+        """
+        model = cls.settings_model
+        for field in model.model_fields.values():
+            if not cfg.is_required(model, field):
+                os.environ.setdefault(cfg.env_name(field), "")
+        return cls(**{name: dg.EnvVar(cfg.env_name(field))
+                      for name, field in model.model_fields.items()})
+
+
+def settings_resource(model: type[cfg.Settings]) -> Any:
+    """A resource base with one text field per setting of `model`, named as in `model`.
+
+    The help text becomes the field's description in the Dagster UI; secret fields are
+    left out of repr and str.
+    """
+    fields: dict[str, Any] = {
+        name: (str, Field("", repr=not cfg.is_secret(field),
+                          description=f"{cfg.env_name(field)}: {field.description}"))
+        for name, field in model.model_fields.items()}
+    base = create_model(f"{model.__name__}Fields", __base__=SettingsResource,
+                        __module__=__name__, **fields)
+    base.settings_model = model
+    return base
+
+
+class LitmosResource(settings_resource(cfg.LitmosSettings)):
     """The Litmos REST API for one account (see the README's settings table)."""
 
-    api_key: str = Field(repr=False)
-    source: str
-    base_url: str = "us"
-    course_ids: str = ""
-    sync_team_roles: str = "true"
-    requests_per_minute: str = "90"
-    provision_requests_per_minute: str = "10"
-    max_retries: str = "6"
-    timeout_s: str = "60"
-    send_messages: str = "false"
-
     def settings(self) -> cfg.LitmosSettings:
-        return cfg.load(cfg.LitmosSettings, {
-            "LITMOS_API_KEY": self.api_key, "LITMOS_SOURCE": self.source,
-            "LITMOS_BASE_URL": self.base_url, "LITMOS_COURSE_IDS": self.course_ids,
-            "LITMOS_SYNC_TEAM_ROLES": self.sync_team_roles,
-            "LITMOS_REQUESTS_PER_MINUTE": self.requests_per_minute,
-            "LITMOS_PROVISION_REQUESTS_PER_MINUTE": self.provision_requests_per_minute,
-            "LITMOS_MAX_RETRIES": self.max_retries, "LITMOS_TIMEOUT_S": self.timeout_s,
-            "LITMOS_SEND_MESSAGES": self.send_messages,
-        })
+        return cfg.load(cfg.LitmosSettings, self.setting_values())
 
     @contextmanager
     def client(
@@ -98,7 +130,7 @@ class LitmosResource(dg.ConfigurableResource):
 
         With `budget_path` (the warehouse's `key_budget_path()`), every request is also
         drawn from the key's budget shared by all the project's processes (litmos.budget):
-        the key's limit is the two rates added (90 + 10 = 100 a minute by default).
+        the key's limit is the two rates added (the key's 100 a minute by default).
         """
         s = self.settings()
         rate = s.provision_requests_per_minute if provisioning else s.requests_per_minute
@@ -138,19 +170,11 @@ class SyncIdentity:
     started_at: datetime
 
 
-class WarehouseResource(dg.ConfigurableResource):
+class WarehouseResource(settings_resource(cfg.WarehouseSettings)):
     """The DuckDB warehouse file and the per-run staging files beside it."""
 
-    duckdb_path: str = str(cfg.DEFAULT_DATA_DIR / "litmos.duckdb")
-    history_retention: str = "30"
-    memory_limit: str = "96MB"
-
     def settings(self) -> cfg.WarehouseSettings:
-        return cfg.load(cfg.WarehouseSettings, {
-            "LITMOS_DUCKDB_PATH": self.duckdb_path,
-            "LITMOS_HISTORY_RETENTION": self.history_retention,
-            "LITMOS_DUCKDB_MEMORY_LIMIT": self.memory_limit,
-        })
+        return cfg.load(cfg.WarehouseSettings, self.setting_values())
 
     def key_budget_path(self) -> Path:
         """The Litmos key's shared request budget (litmos.budget), beside the DuckDB file."""
@@ -216,13 +240,6 @@ def run_sync_identity(instance: dg.DagsterInstance, run_id: str) -> SyncIdentity
     )
 
 
-def _value(field: str) -> str:
-    # The resource in Definitions holds EnvVars; runs and sensors get the values.
-    if isinstance(field, dg.EnvVar):
-        return field.get_value() or ""
-    return field
-
-
 @lru_cache(maxsize=16)
 def credentials_problem(client_id: str, client_secret: str, api_url: str = "") -> str | None:
     """C1Resource.problem for given values: the first malformed setting, in one line."""
@@ -241,18 +258,13 @@ def credentials_problem(client_id: str, client_secret: str, api_url: str = "") -
     return None
 
 
-class C1Resource(dg.ConfigurableResource):
+class C1Resource(settings_resource(cfg.C1Settings)):
     """ConductorOne's service-mode API (BatonService) for this connector.
 
     Optional: without C1_CLIENT_ID and C1_CLIENT_SECRET the pipeline still syncs and writes
     c1z files; it just has no C1 to talk to.
     """
 
-    client_id: str = ""
-    client_secret: str = Field("", repr=False)
-    api_url: str = ""
-    grpc_target: str = ""
-    host_id: str = ""
     _heartbeat: TaskHeartbeat | None = PrivateAttr(default=None)
     _run_client: BatonClient | None = PrivateAttr(default=None)
     # Dagster builds a resource afresh for each run and each sensor tick: this cache lives
@@ -261,7 +273,7 @@ class C1Resource(dg.ConfigurableResource):
 
     @property
     def configured(self) -> bool:
-        return bool(self.client_id and self.client_secret)
+        return bool(_value(self.client_id) and _value(self.client_secret))
 
     def problem(self) -> str | None:
         """Why C1 tasks cannot be served with these settings, found offline; None if they can.
@@ -274,10 +286,7 @@ class C1Resource(dg.ConfigurableResource):
                                    _value(self.api_url))
 
     def settings(self) -> cfg.C1Settings:
-        return cfg.load(cfg.C1Settings, {
-            "C1_CLIENT_ID": self.client_id, "C1_CLIENT_SECRET": self.client_secret,
-            "C1_API_URL": self.api_url, "C1_GRPC_TARGET": self.grpc_target,
-        })
+        return cfg.load(cfg.C1Settings, self.setting_values())
 
     def connect(self, tokens: TokenCache | None = None) -> BatonClient:
         """A client whose bearer token comes from `tokens` (a sensor's TaskLoop.tokens).
@@ -292,7 +301,7 @@ class C1Resource(dg.ConfigurableResource):
                                   default_token_url(tenant_host, s.api_url))
         except C1CredentialsError as exc:
             raise cfg.SettingsError(str(exc)) from None
-        host_id = self.host_id or f"litmos-pipeline-{socket.gethostname()}"
+        host_id = s.host_id or f"litmos-pipeline-{socket.gethostname()}"
         return BatonClient(default_target(tenant_host, s.grpc_target), source, host_id=host_id)
 
     @contextmanager
@@ -338,3 +347,34 @@ class C1Resource(dg.ConfigurableResource):
         if self._run_client is None:
             raise RuntimeError("this run carries no C1 task, or C1 is not configured")
         return self._run_client
+
+
+class PublishResource(settings_resource(cfg.PublishSettings)):
+    """Where c1z files go and how many are kept."""
+
+    def settings(self) -> cfg.PublishSettings:
+        return cfg.load(cfg.PublishSettings, self.setting_values())
+
+
+class ProvisionResource(settings_resource(cfg.ProvisionSettings)):
+    """How provisioning runs change Litmos (or only say what they would change)."""
+
+    def settings(self) -> cfg.ProvisionSettings:
+        return cfg.load(cfg.ProvisionSettings, self.setting_values())
+
+
+# One resource per settings group that has one, under the group's resource key.
+RESOURCES: tuple[type[SettingsResource], ...] = (LitmosResource, WarehouseResource, C1Resource,
+                                                 PublishResource, ProvisionResource)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The resources, wired to the environment, and the executor every job runs with."""
+    return dg.Definitions(
+        resources={cls.settings_model.resource: cls.from_env() for cls in RESOURCES},
+        # Steps of a run share one process: staging files are opened by one step at a
+        # time, the C1 task heartbeat lives as long as the run, and a provisioning run
+        # starts fast.
+        executor=dg.in_process_executor,
+    )

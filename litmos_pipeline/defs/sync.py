@@ -5,9 +5,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,
-)
 
 from litmos_pipeline import catalog, workers
 from litmos_pipeline import settings as cfg
@@ -232,7 +229,12 @@ def discard_staging_on_failure(context: dg.HookContext) -> None:
     context.resources.warehouse.discard_staging(context.run_id)
 
 
-def sync_job(extra_selection: dg.AssetSelection | None = None) -> UnresolvedAssetJobDefinition:
+# What define_asset_job returns: dagster exports no name for its type (the job is resolved
+# against the asset graph when the definitions load), so it is typed by its use here.
+AssetJob = Any
+
+
+def sync_job(extra_selection: dg.AssetSelection | None = None) -> AssetJob:
     selection = dg.AssetSelection.assets(*sync_assets)
     if extra_selection is not None:
         selection = selection | extra_selection
@@ -242,7 +244,7 @@ def sync_job(extra_selection: dg.AssetSelection | None = None) -> UnresolvedAsse
     )
 
 
-def sync_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def sync_schedule(job: AssetJob) -> dg.ScheduleDefinition:
     schedule = cfg.load(cfg.ScheduleSettings)
     return dg.ScheduleDefinition(
         name="litmos_sync_schedule", job=job, cron_schedule=schedule.sync_cron,
@@ -250,3 +252,13 @@ def sync_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Runs the full sync (LITMOS_SYNC_CRON, daily by default).",
     )
+
+
+# The c1z (defs/publish.py, which imports this module) is the full sync's last step.
+litmos_sync = sync_job(extra_selection=dg.AssetSelection.assets("c1_sync_file"))
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=sync_assets, jobs=[litmos_sync],
+                          schedules=[sync_schedule(litmos_sync)])

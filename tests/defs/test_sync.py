@@ -11,10 +11,9 @@ import dagster as dg
 import duckdb
 
 from litmos_pipeline.c1.credentials import SECRET_PREFIX, generate_client_credentials
-from litmos_pipeline.definitions import litmos_sync
 from litmos_pipeline.defs.publish import PublishResource, c1_sync_file
 from litmos_pipeline.defs.resources import C1Resource
-from litmos_pipeline.defs.sync import sync_assets
+from litmos_pipeline.defs.sync import litmos_sync, sync_assets
 from litmos_sandbox.litmos import FaultRule, LitmosSandbox
 from litmos_sandbox.litmos.tenant import Tenant
 from tests.conftest import sync_resources
@@ -105,7 +104,7 @@ def test_course_filter(tiny_sandbox: LitmosSandbox, tmp_path: Path,
 
 def full_sync(resources: dict[str, Any], out_dir: Path, instance: dg.DagsterInstance,
               c1: C1Resource | None = None) -> dg.ExecuteInProcessResult:
-    """The `litmos_sync` job of definitions.py (c1_sync_file included), C1 not configured."""
+    """The `litmos_sync` job of defs/sync.py (c1_sync_file included), C1 not configured."""
     defs = dg.Definitions(
         assets=[*sync_assets, c1_sync_file], jobs=[litmos_sync],
         resources={**resources, "c1": c1 or C1Resource(),
