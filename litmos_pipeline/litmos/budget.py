@@ -128,10 +128,14 @@ class KeyBudget:
 
     def _try(self, lane: str) -> float | None:
         con = self._connection()
-        now = self._clock()
-        bucket = self._bucket(now)
         con.execute("BEGIN IMMEDIATE")
         try:
+            # The clock is read once the write lock is held: BEGIN IMMEDIATE can wait for
+            # another process's transaction, and a start stamped before that wait would
+            # sit in an older bucket and leave the window early (seen on a loaded machine:
+            # 21 starts in a 2 s window of 20).
+            now = self._clock()
+            bucket = self._bucket(now)
             oldest = bucket - self.buckets + 1
             # Rows outside the window, and rows "from the future" after a clock step back.
             con.execute("DELETE FROM starts WHERE key = ? AND (bucket < ? OR bucket > ?)",
