@@ -12,6 +12,7 @@ Error messages name the variable, never its value: some are secrets.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -67,6 +68,30 @@ def _split_ids(value: Any) -> Any:
         if bad:
             raise ValueError(f"entry {', '.join(bad)} is not a Litmos course id ({ID_RULE})")
         return parts
+    return value
+
+
+SHARE_RULE = "expected a fraction 0..1 (0.2) or a percentage 0%..100% (20%)"
+
+
+def _parse_share(value: Any) -> Any:
+    """A share of the published access: `0.2` or `20%`.
+
+    A bare number above 1 is refused rather than read as a percentage: "20" may be 20%
+    or a mistyped 0.20, and a guard against mistakes must not guess.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        is_percent = text.endswith("%")
+        try:
+            number = float(text.removesuffix("%").strip())
+        except ValueError:
+            raise ValueError(SHARE_RULE) from None
+        if is_percent:
+            number /= 100
+        if not (math.isfinite(number) and 0 <= number <= 1):
+            raise ValueError(SHARE_RULE)
+        return number
     return value
 
 
@@ -203,6 +228,22 @@ class WarehouseSettings(Settings):
         "build the model and write the c1z (the extract's appends use 32MB)", "96MB")
     history_retention_syncs: int = setting(
         "LITMOS_HISTORY_RETENTION", "syncs whose grant changes are kept", 30, ge=1)
+    # The mass-revocation guard (warehouse/guard.py): an answer from the wrong account or
+    # a half-failed Litmos must not reach C1 as "these people lost their access".
+    max_grant_removal: float = setting(
+        "LITMOS_GUARD_MAX_GRANT_REMOVAL", "a sync that would remove more than this share "
+        "of the published grants is not published and fails with its figures (a fraction "
+        "`0.2` or a percentage `20%`; `1` turns the guard off); one run is accepted with "
+        "the run tag `litmos/accept_mass_removal=true`; the first sync is never held",
+        0.2, shown="`0.2` (20%)", ge=0, le=1)
+    max_user_removal: float = setting(
+        "LITMOS_GUARD_MAX_USER_REMOVAL", "the same for the share of the published users "
+        "(an empty user list is never published)", 0.1, shown="`0.1` (10%)", ge=0, le=1)
+
+    @field_validator("max_grant_removal", "max_user_removal", mode="before")
+    @classmethod
+    def _shares(cls, value: Any) -> Any:
+        return _parse_share(value)
 
     @property
     def staging_dir(self) -> Path:

@@ -113,7 +113,8 @@ EXPECTED: dict[str, Any] = {
         "publish": {"class": "PublishResource",
                     "fields": ["c1z_output_dir", "keep_c1z_files"]},
         "warehouse": {"class": "WarehouseResource",
-                      "fields": ["duckdb_path", "history_retention_syncs", "memory_limit"]},
+                      "fields": ["duckdb_path", "history_retention_syncs",
+                                 "max_grant_removal", "max_user_removal", "memory_limit"]},
     },
 }
 

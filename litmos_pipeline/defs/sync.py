@@ -1,7 +1,7 @@
 """The sync: Litmos extract assets -> C1 model in DuckDB -> access changes; job + schedule."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
@@ -11,11 +11,18 @@ from litmos_pipeline import settings as cfg
 from litmos_pipeline.defs.resources import LitmosResource, WarehouseResource, sync_identity
 from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.warehouse import extract, snapshot, store
+from litmos_pipeline.warehouse.guard import RemovalFigures, RemovalLimits
 
 SYNC_POOL = "litmos_sync"
 # The run queue takes higher priorities first: a sync asked for behind a burst of queued
 # provisioning runs (hundreds of approvals at once) is not starved by them.
 SYNC_TAGS = {"litmos/sync": "full", "dagster/priority": "10"}
+# An operator's acceptance of a sync the mass-revocation guard would hold, for one run. A
+# run tag rather than run config: the launchpad's tag editor (and `dagster job execute
+# --tags`) sets it without writing the c1_model step's config, the runs list shows and
+# filters it (who accepted what, when), and neither the schedule nor the C1 task sensor
+# ever sets it. (`dg launch` 1.13 takes no tags.)
+ACCEPT_MASS_REMOVAL_TAG = "litmos/accept_mass_removal"
 EXTRACT = {"group_name": "litmos_extract", "kinds": {"litmos", "duckdb"}}
 MODEL = {"group_name": "c1_model", "kinds": {"duckdb"}}
 
@@ -114,6 +121,32 @@ C1_MODEL_CHECKS = [
                       description="With LITMOS_COURSE_IDS set, no other course is synced."),
 ]
 
+
+def accepts_mass_removal(tags: Mapping[str, str]) -> bool:
+    """The run carries the accept tag set to true (true/1/yes/on); anything else holds."""
+    return tags.get(ACCEPT_MASS_REMOVAL_TAG, "").strip().lower() in cfg.TRUE_WORDS
+
+
+def removal_limits(warehouse: cfg.WarehouseSettings,
+                   tags: Mapping[str, str]) -> RemovalLimits:
+    return RemovalLimits(max_grant_removal=warehouse.max_grant_removal,
+                         max_user_removal=warehouse.max_user_removal,
+                         accepted=accepts_mass_removal(tags))
+
+
+def held_message(sync_id: str, figures: RemovalFigures, tags: Mapping[str, str]) -> str:
+    """Why the guard held the sync, with its figures, and the two ways on from here."""
+    given = tags.get(ACCEPT_MASS_REMOVAL_TAG)
+    note = (f". This run's tag {ACCEPT_MASS_REMOVAL_TAG} is {given!r}, not true"
+            if given is not None else "")
+    return (f"sync {sync_id} not published: the mass-revocation guard held it: "
+            f"{figures.describe()}. The published snapshot, the sync history and latest.c1z "
+            "are unchanged. If Litmos answered for the wrong account or only in part, check "
+            "LITMOS_SOURCE, LITMOS_API_KEY's account and LITMOS_BASE_URL; if the access "
+            f"really went, launch litmos_sync again with the run tag "
+            f"{ACCEPT_MASS_REMOVAL_TAG}=true (it accepts that one run only){note}")
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec("c1_resource_types", **MODEL, description="C1 resource types."),
@@ -169,11 +202,21 @@ def c1_model(context: dg.AssetExecutionContext, litmos: LitmosResource,
                else ""))
 
     swap_started = time.monotonic()
+    tags = context.run.tags
     result = workers.call(snapshot.publish, main_path=warehouse_settings.duckdb_path,
                           stage_path=stage_path, memory_limit=warehouse_settings.memory_limit,
                           sync_id=identity.sync_id, run_id=identity.run_id,
                           started_at=identity.started_at,
-                          retention=warehouse_settings.history_retention_syncs)
+                          retention=warehouse_settings.history_retention_syncs,
+                          limits=removal_limits(warehouse_settings, tags))
+    if isinstance(result, RemovalFigures):
+        # Held: nothing was swapped; the step fails, so no c1z is written either.
+        raise dg.Failure(description=held_message(identity.sync_id, result, tags),
+                         metadata=result.as_metadata(), allow_retries=False)
+    if result.guard.limits.accepted and result.guard.breaches():
+        context.log.warning(
+            f"sync {identity.sync_id}: mass removal accepted by the run tag "
+            f"{ACCEPT_MASS_REMOVAL_TAG}: {result.guard.describe()}")
     swap_s = time.monotonic() - swap_started
     context.log.info(
         f"sync {identity.sync_id} published: {result.counts['c1_grants']} grants "
@@ -189,7 +232,7 @@ def c1_model(context: dg.AssetExecutionContext, litmos: LitmosResource,
             metadata.update(grants_added=result.added, grants_removed=result.removed,
                             previous_sync_id=result.previous_sync_id or "none",
                             duplicate_records_from_litmos=sum(model.duplicates.values()),
-                            principals_not_in_user_list=skipped)
+                            principals_not_in_user_list=skipped, **result.guard.as_metadata())
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
 
 

@@ -11,6 +11,7 @@ import duckdb
 
 from litmos_pipeline import catalog
 from litmos_pipeline.warehouse import store
+from litmos_pipeline.warehouse.guard import DEFAULT_LIMITS, RemovalFigures, RemovalLimits
 
 # The catalog names every raw table and its typed table (built by transform.sql's block
 # of that name); the c1_* tables are the c1z writer's contract.
@@ -32,8 +33,21 @@ INTEGRITY_SQL = {
 }
 
 
+NO_USERS = ("Litmos returned no users: refusing to replace the previous snapshot with an "
+            "empty one (check LITMOS_API_KEY's account and LITMOS_BASE_URL)")
+
+
 class SnapshotRefused(RuntimeError):
     """The staged sync is not fit to replace the current snapshot."""
+
+
+class MassRemovalRefused(SnapshotRefused):
+    """The mass-revocation guard held the staged sync back; nothing was changed."""
+
+    def __init__(self, figures: RemovalFigures) -> None:
+        super().__init__("mass-revocation guard: " + figures.describe()
+                         + "; the published snapshot was left as it was")
+        self.figures = figures
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,7 @@ class SwapResult:
     added: int
     removed: int
     counts: dict[str, int]
+    guard: RemovalFigures
 
 
 def build_model(con: duckdb.DuckDBPyConnection, *, sync_team_roles: bool) -> dict[str, int]:
@@ -103,17 +118,20 @@ def skipped_principals(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def swap(main: duckdb.DuckDBPyConnection, stage_path: Path, *, sync_id: str, run_id: str,
-         started_at: datetime, retention: int) -> SwapResult:
-    """Publish the staged snapshot. The caller holds `main`, so nobody sees the steps."""
+         started_at: datetime, retention: int,
+         limits: RemovalLimits = DEFAULT_LIMITS) -> SwapResult:
+    """Publish the staged snapshot. The caller holds `main`, so nobody sees the steps.
+
+    Refused (MassRemovalRefused, nothing changed) when it would remove more of the
+    published grants or users than `limits` allow; an empty user list is never published.
+    """
     store.attach(main, stage_path, "stage")
     try:
-        users = store.count(main, "stage.litmos_users")
-        if users == 0:
-            raise SnapshotRefused(
-                "Litmos returned no users: refusing to replace the previous snapshot with an "
-                "empty one (check LITMOS_API_KEY's account and LITMOS_BASE_URL)")
         previous = main.execute(
             "SELECT sync_id FROM sync_runs ORDER BY finished_at DESC LIMIT 1").fetchone()
+        # After a published sync the guard below says the same with its figures.
+        if previous is None and store.count(main, "stage.litmos_users") == 0:
+            raise SnapshotRefused(NO_USERS)
         params: dict[str, Any] = {
             "sync_id": sync_id, "run_id": run_id, "started_at": started_at,
             "now": store.now_utc(), "has_previous": previous is not None,
@@ -126,8 +144,15 @@ def swap(main: duckdb.DuckDBPyConnection, stage_path: Path, *, sync_id: str, run
             main.execute("COMMIT")
         main.execute("BEGIN")
         try:
-            for name in ("record_changes", "replace_snapshot", "record_sync",
-                         "apply_retention", "access_changes"):
+            store.run_sql(main, "main.sql", "record_changes", params)
+            figures = removal_figures(main, params, limits, first_sync=previous is None)
+            if figures.held:
+                raise MassRemovalRefused(figures)
+            if figures.new_users == 0:
+                raise SnapshotRefused(NO_USERS + "; not even an accepted mass removal "
+                                      "publishes an empty user list")
+            for name in ("replace_snapshot", "record_sync", "apply_retention",
+                         "access_changes"):
                 store.run_sql(main, "main.sql", name, params)
             main.execute("COMMIT")
         except Exception:
@@ -139,7 +164,15 @@ def swap(main: duckdb.DuckDBPyConnection, stage_path: Path, *, sync_id: str, run
             [sync_id]).fetchone() or (0, 0)
     finally:
         main.execute("DETACH stage")
-    return SwapResult(previous[0] if previous else None, int(added), int(removed), counts)
+    return SwapResult(previous[0] if previous else None, int(added), int(removed), counts,
+                      figures)
+
+
+def removal_figures(main: duckdb.DuckDBPyConnection, params: dict[str, Any],
+                    limits: RemovalLimits, *, first_sync: bool) -> RemovalFigures:
+    """The guard's figures, counted in SQL inside the swap (after `record_changes`)."""
+    row = store.run_sql(main, "main.sql", "removal_guard", params)[0]
+    return RemovalFigures(limits, first_sync, *(int(n) for n in row))
 
 
 def courses_outside_filter(con: duckdb.DuckDBPyConnection, course_ids: list[str]) -> list[str]:
@@ -189,9 +222,18 @@ def build_and_check(stage_path: Path, memory_limit: str, sync_team_roles: bool,
 
 
 def publish(main_path: Path, stage_path: Path, memory_limit: str, sync_id: str, run_id: str,
-            started_at: datetime, retention: int, lock_timeout_s: float = 300.0) -> SwapResult:
-    """Swap the staged snapshot into the main file (see `swap`)."""
+            started_at: datetime, retention: int, lock_timeout_s: float = 300.0,
+            limits: RemovalLimits = DEFAULT_LIMITS,
+            ) -> SwapResult | RemovalFigures:
+    """Swap the staged snapshot into the main file (see `swap`).
+
+    A sync the guard held back answers its figures instead of a SwapResult: a worker
+    raises errors again by type and message only, and the run shows the figures.
+    """
     with store.opened_main(main_path, memory_limit=memory_limit,
                            lock_timeout_s=lock_timeout_s) as main:
-        return swap(main, stage_path, sync_id=sync_id, run_id=run_id,
-                    started_at=started_at, retention=retention)
+        try:
+            return swap(main, stage_path, sync_id=sync_id, run_id=run_id,
+                        started_at=started_at, retention=retention, limits=limits)
+        except MassRemovalRefused as held:
+            return held.figures

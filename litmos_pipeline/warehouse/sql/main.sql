@@ -76,6 +76,20 @@ SELECT $sync_id, $now, CASE WHEN o.grant_id IS NULL THEN 'added' ELSE 'removed' 
 FROM stage.c1_grants n FULL OUTER JOIN c1_grants o ON n.grant_id = o.grant_id
 WHERE $has_previous AND (n.grant_id IS NULL OR o.grant_id IS NULL);
 
+-- name: removal_guard
+-- The mass-revocation guard's figures (warehouse/guard.py), in the swap's transaction
+-- right after record_changes: the removed grants are the rows its full join just wrote,
+-- so the guard adds no second join over millions of grant ids. The user ids are few.
+SELECT (SELECT count(*) FROM c1_grants),
+       (SELECT count(*) FROM stage.c1_grants),
+       (SELECT count(*) FROM grant_changes
+        WHERE sync_id = $sync_id AND source = 'sync' AND change = 'removed'),
+       (SELECT count(*) FROM c1_resources WHERE resource_type_id = 'user'),
+       (SELECT count(*) FROM stage.c1_resources WHERE resource_type_id = 'user'),
+       (SELECT count(*) FROM c1_resources o
+        WHERE o.resource_type_id = 'user' AND o.resource_id NOT IN (
+            SELECT resource_id FROM stage.c1_resources WHERE resource_type_id = 'user'));
+
 -- name: replace_snapshot
 CREATE OR REPLACE TABLE litmos_users AS FROM stage.litmos_users;
 CREATE OR REPLACE TABLE litmos_teams AS FROM stage.litmos_teams;
