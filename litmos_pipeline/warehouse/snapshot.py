@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 
 from litmos_pipeline import catalog
-from litmos_pipeline.warehouse import store
+from litmos_pipeline.warehouse import refresh, store
 from litmos_pipeline.warehouse.guard import DEFAULT_LIMITS, RemovalFigures, RemovalLimits
 
 # The catalog names every raw table and its typed table (built by transform.sql's block
@@ -57,17 +57,26 @@ class SwapResult:
     removed: int
     counts: dict[str, int]
     guard: RemovalFigures
+    kind: str = "sync"  # or 'refresh'
 
 
 def build_model(con: duckdb.DuckDBPyConnection, *, sync_team_roles: bool) -> dict[str, int]:
-    """raw_* -> typed litmos_* -> c1_* inside the staging file; returns row counts."""
+    """raw_* -> typed litmos_* -> c1_* inside the staging file; returns row counts.
+
+    A refresh's staging file holds the typed tables already (refresh.apply built them
+    from the snapshot and the delta): only C1's model is built, by the same SQL.
+    """
+    con.execute("SET VARIABLE sync_team_roles = ?", [sync_team_roles])
+    stage_catalog(con)
+    if refresh.is_refresh(con):
+        for name in C1_TABLES:
+            store.run_sql(con, "transform.sql", name)
+        return {t: store.count(con, t) for t in (*TYPED_TABLES, *C1_TABLES)}
     missing = [t for t in RAW_TABLES if not store.table_exists(con, t)]
     if missing:
         raise SnapshotRefused(
             "this run staged no " + ", ".join(missing) + ": materialize the Litmos extract "
             "assets in the same run as the C1 model (the litmos_sync job does)")
-    con.execute("SET VARIABLE sync_team_roles = ?", [sync_team_roles])
-    stage_catalog(con)
     for name in (*TYPED_TABLES, *C1_TABLES):
         store.run_sql(con, "transform.sql", name)
     return {t: store.count(con, t) for t in (*TYPED_TABLES, *C1_TABLES)}
@@ -108,6 +117,8 @@ def duplicate_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     Each typed table keeps one row per key of its raw table, so the difference in row
     counts is the number of repeats (counting distinct keys again cost seconds).
     """
+    if refresh.is_refresh(con):
+        return {}  # a refresh keeps the newest record of each key (refresh.sql)
     return {raw: store.count(con, raw) - store.count(con, typed)
             for raw, typed in zip(RAW_TABLES, TYPED_TABLES, strict=True)}
 
@@ -136,6 +147,7 @@ def swap(main: duckdb.DuckDBPyConnection, stage_path: Path, *, sync_id: str, run
             "sync_id": sync_id, "run_id": run_id, "started_at": started_at,
             "now": store.now_utc(), "has_previous": previous is not None,
             "previous_sync_id": previous[0] if previous else None, "keep": retention,
+            **snapshot_kind(main),
         }
         # One transaction may write one database: first the staged grants, then main.
         if store.run_sql(main, "main.sql", "provisioning_since", params)[0][0]:
@@ -165,7 +177,15 @@ def swap(main: duckdb.DuckDBPyConnection, stage_path: Path, *, sync_id: str, run
     finally:
         main.execute("DETACH stage")
     return SwapResult(previous[0] if previous else None, int(added), int(removed), counts,
-                      figures)
+                      figures, params["kind"])
+
+
+def snapshot_kind(main: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """A refresh's staging file holds its delta window (refresh.py); a sync's does not."""
+    if not refresh.is_refresh(main, "stage"):
+        return {"kind": "sync", "source": "sync", "window_since": None, "window_to": None}
+    since, to = main.execute(f"SELECT since, to_ FROM stage.{refresh.WINDOW_TABLE}").fetchone()
+    return {"kind": "refresh", "source": "refresh", "window_since": since, "window_to": to}
 
 
 def removal_figures(main: duckdb.DuckDBPyConnection, params: dict[str, Any],

@@ -12,11 +12,15 @@ CREATE TABLE IF NOT EXISTS sync_runs (
     resources BIGINT, entitlements BIGINT, grants BIGINT,
     grants_added BIGINT, grants_removed BIGINT
 );
+-- A refresh (warehouse/refresh.py) is a snapshot too: its kind, and the delta window it read.
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS kind VARCHAR DEFAULT 'sync';
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS window_since TIMESTAMP;
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS window_to TIMESTAMP;
 CREATE TABLE IF NOT EXISTS grant_changes (
     sync_id VARCHAR,            -- the sync that saw the change, or the one current at provisioning
     changed_at TIMESTAMP,
     change VARCHAR,             -- 'added' | 'removed'
-    source VARCHAR,             -- 'sync' | 'provisioning'
+    source VARCHAR,             -- 'sync' | 'refresh' | 'provisioning'
     task_id VARCHAR,
     grant_id VARCHAR, entitlement_id VARCHAR, resource_type_id VARCHAR, resource_id VARCHAR,
     principal_type_id VARCHAR, principal_id VARCHAR
@@ -68,7 +72,7 @@ QUALIFY row_number() OVER (PARTITION BY grant_id ORDER BY changed_at DESC) = 1
 -- name: record_changes
 -- One full join finds both directions (two anti joins over millions of ids took twice as long).
 INSERT INTO grant_changes
-SELECT $sync_id, $now, CASE WHEN o.grant_id IS NULL THEN 'added' ELSE 'removed' END, 'sync',
+SELECT $sync_id, $now, CASE WHEN o.grant_id IS NULL THEN 'added' ELSE 'removed' END, $source,
        NULL, coalesce(n.grant_id, o.grant_id), coalesce(n.entitlement_id, o.entitlement_id),
        coalesce(n.resource_type_id, o.resource_type_id), coalesce(n.resource_id, o.resource_id),
        coalesce(n.principal_type_id, o.principal_type_id),
@@ -83,7 +87,7 @@ WHERE $has_previous AND (n.grant_id IS NULL OR o.grant_id IS NULL);
 SELECT (SELECT count(*) FROM c1_grants),
        (SELECT count(*) FROM stage.c1_grants),
        (SELECT count(*) FROM grant_changes
-        WHERE sync_id = $sync_id AND source = 'sync' AND change = 'removed'),
+        WHERE sync_id = $sync_id AND source = $source AND change = 'removed'),
        (SELECT count(*) FROM c1_resources WHERE resource_type_id = 'user'),
        (SELECT count(*) FROM stage.c1_resources WHERE resource_type_id = 'user'),
        (SELECT count(*) FROM c1_resources o
@@ -108,11 +112,17 @@ SELECT $sync_id, $run_id, $started_at, $now, $previous_sync_id,
        (SELECT count(*) FROM litmos_courses), (SELECT count(*) FROM c1_resources),
        (SELECT count(*) FROM c1_entitlements), (SELECT count(*) FROM c1_grants),
        (SELECT count(*) FROM grant_changes WHERE sync_id = $sync_id AND change = 'added'),
-       (SELECT count(*) FROM grant_changes WHERE sync_id = $sync_id AND change = 'removed');
+       (SELECT count(*) FROM grant_changes WHERE sync_id = $sync_id AND change = 'removed'),
+       $kind, $window_since, $window_to;
 
 -- name: apply_retention
+-- History is kept for the last $keep full syncs and every snapshot since the oldest of
+-- them: refreshes every 15 minutes would otherwise push the syncs' changes out in hours.
 DELETE FROM grant_changes WHERE sync_id NOT IN (
-    SELECT sync_id FROM sync_runs ORDER BY finished_at DESC LIMIT $keep);
+    SELECT sync_id FROM sync_runs WHERE finished_at >= (
+        SELECT min(finished_at) FROM (
+            SELECT finished_at FROM sync_runs WHERE coalesce(kind, 'sync') = 'sync'
+            ORDER BY finished_at DESC LIMIT $keep)));
 
 -- name: access_changes
 -- What an access reviewer wants first: grants added and removed by the newest sync, named.
