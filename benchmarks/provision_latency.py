@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
             "LITMOS_BASE_URL": litmos.info["base_url"],
             "LITMOS_DUCKDB_PATH": str(work / "litmos.duckdb"),
             "C1Z_OUTPUT_DIR": str(work / "c1z"), "C1_SENSOR_INTERVAL_S": "5",
+            # Every C1 sync task is a full sync, and no refresh fires by itself (the
+            # refresh tests and benchmark turn these on).
+            "LITMOS_SNAPSHOT_MAX_AGE_S": "0", "LITMOS_REFRESH_CRON": "0 0 1 1 *",
             "C1_CLIENT_ID": c1.info["client_id"], "C1_CLIENT_SECRET": c1.info["client_secret"],
             "C1_API_URL": c1.info["api_url"], "C1_GRPC_TARGET": c1.info["grpc_target"],
         }

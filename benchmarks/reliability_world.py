@@ -156,7 +156,9 @@ class World:
         mode = make_mode("unthrottled", "small", True, latency_ms=0.0)
         env = run_env(mode, self.litmos.base_url, self.litmos.api_key, self.home, self.data,
                       self.c1z_dir)
+        # Every C1 sync task is a full sync, and no refresh fires by itself.
         env.update({"LITMOS_MAX_RETRIES": "6", "C1_SENSOR_INTERVAL_S": "2",
+                    "LITMOS_SNAPSHOT_MAX_AGE_S": "0", "LITMOS_REFRESH_CRON": "0 0 1 1 *",
                     "LITMOS_SOURCE": "litmos-pipeline-reliability"})
         if with_c1:
             env.update({"C1_CLIENT_ID": self.client_id, "C1_CLIENT_SECRET": self.client_secret,

@@ -227,7 +227,12 @@ class WarehouseSettings(Settings):
         "LITMOS_DUCKDB_MEMORY_LIMIT", "DuckDB's memory limit in the worker processes that "
         "build the model and write the c1z (the extract's appends use 32MB)", "96MB")
     history_retention_syncs: int = setting(
-        "LITMOS_HISTORY_RETENTION", "syncs whose grant changes are kept", 30, ge=1)
+        "LITMOS_HISTORY_RETENTION", "full syncs whose grant changes are kept (with the "
+        "refreshes between them)", 30, ge=1)
+    refresh_overlap_s: int = setting(
+        "LITMOS_REFRESH_OVERLAP_S", "a refresh reads Litmos' changes since the current "
+        "snapshot began reading, less this margin (seconds; Litmos' clock and the time zone "
+        "of its delta queries are not documented)", 600, ge=0, le=86400)
     # The mass-revocation guard (warehouse/guard.py): an answer from the wrong account or
     # a half-failed Litmos must not reach C1 as "these people lost their access".
     max_grant_removal: float = setting(
@@ -304,8 +309,15 @@ class ScheduleSettings(Settings):
     timezone: str = setting("LITMOS_SYNC_TIMEZONE", "the sync schedule's time zone", "UTC")
     sensor_interval_s: int = setting("C1_SENSOR_INTERVAL_S",
                                      "how often the task sensor polls C1", 5, ge=1)
+    refresh_cron: str = setting(
+        "LITMOS_REFRESH_CRON", "the delta refresh's schedule (5-field cron; it skips until "
+        "a full sync has succeeded)", "*/15 * * * *")
+    snapshot_max_age_s: int = setting(
+        "LITMOS_SNAPSHOT_MAX_AGE_S", "a C1 sync task is answered with the current snapshot "
+        "(a refresh's or a sync's) when it read Litmos at most this long ago (seconds), "
+        "sparing the key a full sync; `0`: every C1 sync task runs a full sync", 1800, ge=0)
 
-    @field_validator("sync_cron")
+    @field_validator("sync_cron", "refresh_cron")
     @classmethod
     def _five_fields(cls, value: str) -> str:
         if len(value.split()) != 5:

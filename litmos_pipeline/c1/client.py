@@ -14,7 +14,7 @@ import platform
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -341,13 +341,17 @@ class BatonClient:
         resp = self._unary("Heartbeat", self._stub.Heartbeat, request)
         return resp.cancelled or task_id in resp.cancelled_task_ids
 
-    def finish_task_success(self, task_id: str, response: Message | None = None) -> None:
-        """Report success; `response` is packed into an Any, unless it is one already."""
+    def finish_task_success(self, task_id: str, response: Message | None = None,
+                            annotations: Sequence[Message] = ()) -> None:
+        """Report success; `response` is packed into an Any, unless it is one already;
+        each of `annotations` into one of Success.annotations."""
         success = baton.BatonServiceFinishTaskRequest.Success()
         if isinstance(response, any_pb2.Any):
             success.response.CopyFrom(response)
         elif response is not None:
             success.response.Pack(response)
+        for annotation in annotations:
+            success.annotations.add().Pack(annotation)
         request = baton.BatonServiceFinishTaskRequest(
             host_id=self.host_id, task_id=task_id, success=success
         )

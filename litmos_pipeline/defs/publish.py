@@ -12,6 +12,7 @@ import dagster as dg
 from litmos_pipeline import c1z_process, files
 from litmos_pipeline import settings as cfg
 from litmos_pipeline.defs.provisioning import provision_job
+from litmos_pipeline.defs.refresh import litmos_refresh
 from litmos_pipeline.defs.resources import (
     C1Resource,
     PublishResource,
@@ -22,7 +23,7 @@ from litmos_pipeline.defs.resources import (
 from litmos_pipeline.defs.sync import SYNC_TAGS, litmos_sync
 from litmos_pipeline.taskloop.finish import finish_for_failed_run, upload_and_finish
 from litmos_pipeline.taskloop.loop import TaskLoop
-from litmos_pipeline.taskloop.requests import RunTargets
+from litmos_pipeline.taskloop.requests import ANSWER_TAG, RunTargets
 from litmos_pipeline.taskloop.tags import TASK_ID_TAG, unfinished_tasks
 from litmos_pipeline.warehouse import snapshot, store
 
@@ -45,7 +46,9 @@ def c1_sync_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     files.protect_process()
     files.private_dir(out_dir, pattern="*.c1z")
     stage_path = warehouse.staging_path(context.run_id)
-    sync_id, started_at = _stage_published_snapshot(context, warehouse, stage_path)
+    answering = ANSWER_TAG in context.run.tags
+    sync_id, started_at, served_by = _stage_published_snapshot(context, warehouse, stage_path,
+                                                               answering=answering)
     dest = out_dir / f"{sync_id}.c1z"
     # In a lean child process: the writer's buffers on top of this process's imports
     # would go past the memory a run may use.
@@ -75,28 +78,45 @@ def c1_sync_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     task_id = context.run.tags.get(TASK_ID_TAG)
     if task_id and c1.configured:
         metadata.update(upload_and_finish(c1.run_client(), context.instance, context.run_id,
-                                          task_id, dest, c1.heartbeat, context.log))
+                                          task_id, dest, c1.heartbeat, context.log,
+                                          served_by=served_by))
+        metadata.update({f"served_by_{k}": v for k, v in served_by.items()})
     return dg.MaterializeResult(metadata=metadata)
 
 
 def _stage_published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                              stage_path: Path) -> tuple[str, datetime]:
-    """The snapshot to write: this run's, or (run alone) the current one copied out briefly."""
+                              stage_path: Path, *, answering: bool,
+                              ) -> tuple[str, datetime, dict[str, Any]]:
+    """The snapshot to write: this run's, or (run alone) the current one copied out briefly.
+
+    Also what a C1 sync task served by this file is told: a full sync's, or (`answering`,
+    the answer job) the current snapshot's, under this run's own sync id (each answer is
+    a sync of its own to C1), with its kind and age.
+    """
     identity = sync_identity(context)
     with warehouse.main() as main:
-        row = main.execute("SELECT sync_id, started_at FROM sync_runs "
+        row = main.execute("SELECT sync_id, started_at, coalesce(kind, 'sync') FROM sync_runs "
                            "ORDER BY finished_at DESC LIMIT 1").fetchone()
         if row is None:
             raise snapshot.SnapshotRefused("no sync has been published yet: run litmos_sync")
-        if row[0] == identity.sync_id and stage_path.exists():
-            return row[0], row[1]
+        sync_id, started_at, kind = row
+        if sync_id == identity.sync_id and stage_path.exists():
+            served = "full_sync" if kind == "sync" else "refresh"
+            return sync_id, started_at, {"served_by": served, "sync_id": sync_id}
         store.attach(main, stage_path, "stage")
         try:
             for table in snapshot.C1_TABLES:
                 main.execute(f"CREATE OR REPLACE TABLE stage.{table} AS FROM {table}")
         finally:
             main.execute("DETACH stage")
-    return row[0], row[1]
+    if not answering:
+        return sync_id, started_at, {"served_by": "snapshot", "sync_id": sync_id}
+    age_s = (store.now_utc() - started_at).total_seconds()
+    context.log.info(f"answering C1's sync task with the current snapshot: {kind} {sync_id}, "
+                     f"read from Litmos {age_s:.0f} s ago")
+    return identity.sync_id, started_at, {
+        "served_by": "snapshot", "sync_id": identity.sync_id, "snapshot_kind": kind,
+        "snapshot_sync_id": sync_id, "snapshot_age_s": round(age_s)}
 
 
 def _point_latest(dest: Path) -> None:
@@ -116,21 +136,30 @@ def _prune(out_dir: Path, keep: int) -> int:
 
 
 def build_task_sensor(sync_job: Any, provision_job: Any, interval_s: int, running: bool,
-                      loop: TaskLoop | None = None) -> dg.SensorDefinition:
-    """C1's task loop as a sensor; `loop` keeps what outlives a tick (hello, token)."""
+                      loop: TaskLoop | None = None, answer_job: Any = None,
+                      snapshot_max_age_s: float = 0.0) -> dg.SensorDefinition:
+    """C1's task loop as a sensor; `loop` keeps what outlives a tick (hello, token).
+
+    With `answer_job`, a sync task is answered with the current snapshot while it is at
+    most `snapshot_max_age_s` old (LITMOS_SNAPSHOT_MAX_AGE_S), else by a full sync.
+    """
     loop = loop or TaskLoop()
     targets = RunTargets(sync_job=sync_job.name, provision_job=provision_job.name,
-                         provision_op="provision_task", sync_tags=SYNC_TAGS)
+                         provision_op="provision_task", sync_tags=SYNC_TAGS,
+                         answer_job=answer_job.name if answer_job is not None else None,
+                         snapshot_max_age_s=snapshot_max_age_s)
+    jobs = [sync_job, provision_job, *([answer_job] if answer_job is not None else [])]
 
     # Dagster's sensor loop comes round every 5 s and skips a sensor whose last tick is a
     # hair younger than its minimum interval, so "5" would tick every 10 s. Declaring one
     # second less makes every loop tick; the tick itself polls C1 for the rest.
     @dg.sensor(
-        name="c1_task_sensor", jobs=[sync_job, provision_job],
+        name="c1_task_sensor", jobs=jobs,
         minimum_interval_seconds=max(1, interval_s - 1),
         default_status=dg.DefaultSensorStatus.RUNNING if running
         else dg.DefaultSensorStatus.STOPPED,
-        description="Polls C1 (GetTask) and turns sync_full tasks into litmos_sync runs and "
+        description="Polls C1 (GetTask) and turns sync_full tasks into litmos_sync runs (or "
+                    "litmos_answer_sync runs while the snapshot is young enough) and "
                     "grant/revoke/create_account tasks into litmos_provision runs.",
     )
     def c1_task_sensor(context: dg.SensorEvaluationContext, c1: C1Resource):
@@ -200,6 +229,15 @@ def _discard_partial_c1z(publish: PublishResource, sync_id: str) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
+# A C1 sync task answered with the current snapshot (a refresh's, or a sync's) while it is
+# young: the c1z alone, no Litmos request, so the key's budget goes to provisioning.
+litmos_answer_sync = dg.define_asset_job(
+    "litmos_answer_sync", selection=dg.AssetSelection.assets(c1_sync_file),
+    description="Answers a C1 sync task with the current snapshot's c1z (no Litmos request) "
+                "while it read Litmos at most LITMOS_SNAPSHOT_MAX_AGE_S ago.",
+)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     """The c1z asset, and the sensors serving C1's tasks with the sync and provision jobs."""
@@ -207,9 +245,13 @@ def defs() -> dg.Definitions:
     task_loop = TaskLoop()  # the two sensors share its token cache; Hello once per host
     return dg.Definitions(
         assets=[c1_sync_file],
+        jobs=[litmos_answer_sync],
         sensors=[
             build_task_sensor(litmos_sync, provision_job, schedule.sensor_interval_s,
-                              running=cfg.c1_configured(), loop=task_loop),
-            build_failure_sensor([litmos_sync, provision_job], loop=task_loop),
+                              running=cfg.c1_configured(), loop=task_loop,
+                              answer_job=litmos_answer_sync,
+                              snapshot_max_age_s=schedule.snapshot_max_age_s),
+            build_failure_sensor([litmos_sync, provision_job, litmos_refresh,
+                                  litmos_answer_sync], loop=task_loop),
         ],
     )

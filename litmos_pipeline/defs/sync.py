@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC
 from typing import Any
 
 import dagster as dg
@@ -25,6 +26,10 @@ SYNC_TAGS = {"litmos/sync": "full", "dagster/priority": "10"}
 ACCEPT_MASS_REMOVAL_TAG = "litmos/accept_mass_removal"
 EXTRACT = {"group_name": "litmos_extract", "kinds": {"litmos", "duckdb"}}
 MODEL = {"group_name": "c1_model", "kinds": {"duckdb"}}
+
+# A refresh's input (defs/refresh.py): the snapshot plus Litmos' changes, built by the same
+# c1_model as a sync's extract.
+DELTA = "litmos_delta"
 
 # Extract asset -> (raw table, preview query), from the catalog: one asset per raw table.
 EXTRACT_TABLES = {spec.typed: (spec.table, spec.preview) for spec in catalog.RECORD_SPECS}
@@ -134,7 +139,8 @@ def removal_limits(warehouse: cfg.WarehouseSettings,
                          accepted=accepts_mass_removal(tags))
 
 
-def held_message(sync_id: str, figures: RemovalFigures, tags: Mapping[str, str]) -> str:
+def held_message(sync_id: str, figures: RemovalFigures, tags: Mapping[str, str],
+                 job: str = "litmos_sync") -> str:
     """Why the guard held the sync, with its figures, and the two ways on from here."""
     given = tags.get(ACCEPT_MASS_REMOVAL_TAG)
     note = (f". This run's tag {ACCEPT_MASS_REMOVAL_TAG} is {given!r}, not true"
@@ -143,21 +149,23 @@ def held_message(sync_id: str, figures: RemovalFigures, tags: Mapping[str, str])
             f"{figures.describe()}. The published snapshot, the sync history and latest.c1z "
             "are unchanged. If Litmos answered for the wrong account or only in part, check "
             "LITMOS_SOURCE, LITMOS_API_KEY's account and LITMOS_BASE_URL; if the access "
-            f"really went, launch litmos_sync again with the run tag "
+            f"really went, launch {job} again with the run tag "
             f"{ACCEPT_MASS_REMOVAL_TAG}=true (it accepts that one run only){note}")
 
 
 @dg.multi_asset(
     specs=[
         dg.AssetSpec("c1_resource_types", **MODEL, description="C1 resource types."),
-        dg.AssetSpec("c1_resources", **MODEL, deps=[s.typed for s in catalog.RESOURCE_SPECS],
+        dg.AssetSpec("c1_resources", **MODEL,
+                     deps=[*(s.typed for s in catalog.RESOURCE_SPECS), DELTA],
                      description="Users (user trait), teams (group trait, parent team), "
                                  "courses."),
         dg.AssetSpec("c1_entitlements", **MODEL,
-                     deps=[rt.records.typed for rt in catalog.CATALOG if rt.entitlements],
+                     deps=[*(rt.records.typed for rt in catalog.CATALOG if rt.entitlements),
+                           DELTA],
                      description=catalog.entitlement_patterns() + "."),
         dg.AssetSpec("c1_grants", **MODEL,
-                     deps=[spec.typed for spec in catalog.CHILD_SPECS],
+                     deps=[*(spec.typed for spec in catalog.CHILD_SPECS), DELTA],
                      description="Who holds which entitlement, with C1's grant ids."),
     ],
     check_specs=C1_MODEL_CHECKS,
@@ -211,7 +219,8 @@ def c1_model(context: dg.AssetExecutionContext, litmos: LitmosResource,
                           limits=removal_limits(warehouse_settings, tags))
     if isinstance(result, RemovalFigures):
         # Held: nothing was swapped; the step fails, so no c1z is written either.
-        raise dg.Failure(description=held_message(identity.sync_id, result, tags),
+        raise dg.Failure(description=held_message(identity.sync_id, result, tags,
+                                                  context.job_name),
                          metadata=result.as_metadata(), allow_retries=False)
     if result.guard.limits.accepted and result.guard.breaches():
         context.log.warning(
@@ -221,8 +230,11 @@ def c1_model(context: dg.AssetExecutionContext, litmos: LitmosResource,
     context.log.info(
         f"sync {identity.sync_id} published: {result.counts['c1_grants']} grants "
         f"(+{result.added} / -{result.removed}); main file held {swap_s:.1f}s")
-    common = {"sync_id": identity.sync_id, "transform_s": round(built_s, 2),
-              "swap_s": round(swap_s, 2)}
+    # snapshot_read_at: when this snapshot began reading Litmos, which the task sensor
+    # reads to answer C1's sync tasks from a young enough one (LITMOS_SNAPSHOT_MAX_AGE_S).
+    common = {"sync_id": identity.sync_id, "snapshot_kind": result.kind,
+              "snapshot_read_at": identity.started_at.replace(tzinfo=UTC).timestamp(),
+              "transform_s": round(built_s, 2), "swap_s": round(swap_s, 2)}
     for table in snapshot.C1_TABLES:
         metadata: dict[str, Any] = {"rows": result.counts[table], **common,
                                     "preview": dg.MetadataValue.md(model.previews[table])}

@@ -9,12 +9,13 @@ dies before leaves a retryable error saying why.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import dagster as dg
+from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from litmos_pipeline.c1.client import BatonClient, C1Error
@@ -46,10 +47,12 @@ class Outcome:
     response: Message | None = None
     error: str | None = None  # set: the task failed, saying this
     retryable: bool = False  # an error C1 may offer again (else: final)
+    annotations: tuple[Message, ...] = ()  # on a success: Success.annotations
 
     @classmethod
-    def success(cls, response: Message | None) -> Outcome:
-        return cls(response=response)
+    def success(cls, response: Message | None,
+                annotations: Sequence[Message] = ()) -> Outcome:
+        return cls(response=response, annotations=tuple(annotations))
 
     @classmethod
     def failure(cls, reason: str, *, retryable: bool) -> Outcome:
@@ -64,7 +67,7 @@ def finish_task(client: BatonClient, instance: dg.DagsterInstance, run_id: str,
                 task_id: str, outcome: Outcome, heartbeat: TaskHeartbeat | None = None) -> None:
     """FinishTask, then record on the run that C1 has it, so it is never sent twice."""
     if outcome.error is None:
-        client.finish_task_success(task_id, outcome.response)
+        client.finish_task_success(task_id, outcome.response, outcome.annotations)
     else:
         client.finish_task_error(task_id, outcome.error, non_retryable=not outcome.retryable)
     mark_task_finished(instance, run_id, task_id)
@@ -97,17 +100,29 @@ def provision_response(kind: str, result: Result) -> Message:
 
 def upload_and_finish(client: BatonClient, instance: dg.DagsterInstance, run_id: str,
                       task_id: str, path: Path, heartbeat: TaskHeartbeat | None,
-                      log: Log) -> dict[str, Any]:
-    """A sync task's c1z to C1 (UploadAsset), then FinishTask; metadata of the upload."""
+                      log: Log, served_by: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A sync task's c1z to C1 (UploadAsset), then FinishTask; metadata of the upload.
+
+    `served_by` says in FinishTask (a Struct among Success.annotations) whether the file
+    is a full sync's or an earlier snapshot's, and how old.
+    """
     if heartbeat and heartbeat.cancelled.is_set():
         raise RuntimeError(f"C1 cancelled task {task_id}; the c1z was not uploaded")
     started = time.monotonic()
     digest = client.upload_asset(task_id, path)
     work_done(instance, run_id, task_id, None)
-    finish_task(client, instance, run_id, task_id, Outcome.success(None))
+    annotations = (served_by_struct(served_by),) if served_by else ()
+    finish_task(client, instance, run_id, task_id, Outcome.success(None, annotations))
     log.info(f"uploaded {path.name} to C1 for task {task_id} and finished it")
     return {"c1_task_id": task_id, "upload_s": round(time.monotonic() - started, 2),
             "uploaded_sha256": digest}
+
+
+def served_by_struct(served_by: Mapping[str, Any]) -> struct_pb2.Struct:
+    """What a sync task's answer was, as C1 sees it among FinishTask's annotations."""
+    struct = struct_pb2.Struct()
+    struct.update({"litmos_pipeline": dict(served_by)})
+    return struct
 
 
 def finish_for_failed_run(client: BatonClient, instance: dg.DagsterInstance,

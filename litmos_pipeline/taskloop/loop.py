@@ -21,6 +21,7 @@ from litmos_pipeline.taskloop.requests import (
     SERVED_KINDS,
     Limits,
     RunTargets,
+    fresh_snapshot,
     provision_requests,
     sync_request,
 )
@@ -113,7 +114,9 @@ class TaskLoop:
                 continue
             attempt = self._attempt(task, client, instance) if kind in SERVED_KINDS else None
             if kind == "sync_full" and attempt is not None:
-                syncs.append(sync_request(task, attempt, targets, heartbeat_s))
+                now = time.time()
+                syncs.append(sync_request(task, attempt, targets, heartbeat_s,
+                                          fresh_snapshot(instance, targets, now), now))
             elif kind in PROVISION_KINDS and attempt is not None:
                 approvals.append((task, attempt))
             elif kind not in SERVED_KINDS:

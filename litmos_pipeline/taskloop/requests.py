@@ -42,12 +42,60 @@ class Limits:
 
 @dataclass(frozen=True)
 class RunTargets:
-    """The jobs that serve tasks, named by `defs/` so that this room needs no job objects."""
+    """The jobs that serve tasks, named by `defs/` so that this room needs no job objects.
+
+    `answer_job` publishes the current snapshot as it is (no Litmos request): a sync task
+    is served by it while the snapshot read Litmos at most `snapshot_max_age_s` ago.
+    """
 
     sync_job: str
     provision_job: str
     provision_op: str  # the provisioning job's op, which takes the tasks as run config
     sync_tags: Mapping[str, str] = field(default_factory=dict)  # e.g. the run queue priority
+    answer_job: str | None = None
+    snapshot_max_age_s: float = 0.0
+
+
+# On a run answering a sync task with the current snapshot: which one, of which kind, and
+# how old when the task came (c1_sync_file says so in FinishTask).
+ANSWER_TAG = "litmos/answer_snapshot"
+ANSWER_KIND_TAG = "litmos/answer_snapshot_kind"
+ANSWER_AGE_TAG = "litmos/answer_snapshot_age_s"
+SNAPSHOT_ASSET = dg.AssetKey("c1_grants")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The published snapshot, as c1_model's materialization of c1_grants describes it."""
+
+    sync_id: str
+    kind: str  # 'sync' | 'refresh'
+    read_at: float  # when it began reading Litmos (epoch seconds)
+
+
+def published_snapshot(instance: dg.DagsterInstance) -> Snapshot | None:
+    """The newest snapshot c1_model published (other steps' materializations of c1_grants,
+    e.g. provisioning's, carry no snapshot_read_at and are passed over)."""
+    records = instance.fetch_materializations(SNAPSHOT_ASSET, limit=20).records
+    for record in records:
+        materialization = record.asset_materialization
+        meta = materialization.metadata if materialization else {}
+        if "snapshot_read_at" in meta and "sync_id" in meta:
+            return Snapshot(str(meta["sync_id"].value),
+                            str(meta["snapshot_kind"].value) if "snapshot_kind" in meta
+                            else "sync", float(meta["snapshot_read_at"].value))
+    return None
+
+
+def fresh_snapshot(instance: dg.DagsterInstance, targets: RunTargets,
+                   now: float) -> Snapshot | None:
+    """The published snapshot if a sync task may be answered with it now, else None."""
+    if targets.answer_job is None or targets.snapshot_max_age_s <= 0:
+        return None
+    snapshot = published_snapshot(instance)
+    if snapshot is None or now - snapshot.read_at > targets.snapshot_max_age_s:
+        return None
+    return snapshot
 
 
 def run_key(task: baton.Task, attempt: int) -> str:
@@ -56,11 +104,20 @@ def run_key(task: baton.Task, attempt: int) -> str:
     return task.id if attempt == 0 else f"{task.id}#{attempt}"
 
 
-def sync_request(task: baton.Task, attempt: int, targets: RunTargets,
-                 heartbeat_s: float) -> dg.RunRequest:
-    tags = {**task_tags(task), HEARTBEAT_TAG: f"{heartbeat_s:g}", ATTEMPT_TAG: str(attempt),
-            **targets.sync_tags}
-    return dg.RunRequest(run_key=run_key(task, attempt), job_name=targets.sync_job, tags=tags)
+def sync_request(task: baton.Task, attempt: int, targets: RunTargets, heartbeat_s: float,
+                 snapshot: Snapshot | None = None, now: float = 0.0) -> dg.RunRequest:
+    """A full sync for the task, or (`snapshot`) the answer job publishing that snapshot.
+
+    The answer run carries no sync tags: it reads no Litmos and need not wait for a sync.
+    """
+    tags = {**task_tags(task), HEARTBEAT_TAG: f"{heartbeat_s:g}", ATTEMPT_TAG: str(attempt)}
+    if snapshot is not None and targets.answer_job is not None:
+        tags.update({ANSWER_TAG: snapshot.sync_id, ANSWER_KIND_TAG: snapshot.kind,
+                     ANSWER_AGE_TAG: f"{max(0.0, now - snapshot.read_at):.0f}"})
+        return dg.RunRequest(run_key=run_key(task, attempt), job_name=targets.answer_job,
+                             tags=tags)
+    return dg.RunRequest(run_key=run_key(task, attempt), job_name=targets.sync_job,
+                         tags={**tags, **targets.sync_tags})
 
 
 def provision_requests(approvals: list[tuple[baton.Task, int]], targets: RunTargets,

@@ -82,10 +82,14 @@ class BatonMixin(FaultsMixin):
         outcome = request.WhichOneof("final_state") or "invalid"
         response: any_pb2.Any | None = None
         non_retryable = False
-        if outcome == "success" and request.success.HasField("response"):
-            response = copy.deepcopy(request.success.response)
+        annotations: tuple[any_pb2.Any, ...] = ()
+        if outcome == "success":
+            annotations = tuple(copy.deepcopy(a) for a in request.success.annotations)
+            if request.success.HasField("response"):
+                response = copy.deepcopy(request.success.response)
         elif outcome == "error":
             non_retryable = request.error.non_retryable
+            annotations = tuple(copy.deepcopy(a) for a in request.error.annotations)
             if request.error.HasField("response"):
                 response = copy.deepcopy(request.error.response)
         with self._lock:
@@ -113,6 +117,7 @@ class BatonMixin(FaultsMixin):
                     at=now,
                     accepted=code is None,
                     reason=reason,
+                    annotations=annotations,
                 )
             )
             if code is not None:

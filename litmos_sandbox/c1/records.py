@@ -51,6 +51,7 @@ class FinishRecord:
     at: float
     accepted: bool
     reason: str = ""
+    annotations: tuple[any_pb2.Any, ...] = ()
 
 
 @dataclass(frozen=True)

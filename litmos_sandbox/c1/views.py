@@ -46,6 +46,7 @@ def finish_json(record: FinishRecord) -> dict[str, Any]:
         "non_retryable": record.non_retryable,
         "status": {"code": record.status_code, "message": record.status_message},
         "response": _any_json(record.response),
+        "annotations": [_any_json(a) for a in record.annotations],
         "accepted": record.accepted,
         "reason": record.reason,
         "at": record.at,

@@ -84,6 +84,9 @@ def daemon_world(tmp_path: Path, *, latency_ms: float = 50, api_key: str | None 
             "LITMOS_BASE_URL": litmos.base_url, "LITMOS_REQUESTS_PER_MINUTE": "100000",
             "LITMOS_MAX_RETRIES": "1", "LITMOS_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
             "C1Z_OUTPUT_DIR": str(tmp_path / "c1z"), "C1_SENSOR_INTERVAL_S": "1",
+            # Every C1 sync task is a full sync, and no refresh fires by itself (the
+            # refresh tests and benchmark turn these on).
+            "LITMOS_SNAPSHOT_MAX_AGE_S": "0", "LITMOS_REFRESH_CRON": "0 0 1 1 *",
             "C1_CLIENT_ID": client_id, "C1_CLIENT_SECRET": secret,
             "C1_API_URL": c1.api_url, "C1_GRPC_TARGET": c1.grpc_target,
         }
