@@ -97,7 +97,7 @@ EXPECTED: dict[str, Any] = {
                            "assets": ["access_changes", "c1_entitlements", "c1_grants",
                                       "c1_resource_types", "c1_resources", "c1_sync_file",
                                       "litmos_delta"],
-                           "tags": {"dagster/priority": "5", "litmos/sync": "refresh"}},
+                           "tags": {"dagster/priority": "5", "litmos/refresh": "delta"}},
         "litmos_answer_sync": {"executor": "in_process", "assets": ["c1_sync_file"],
                                "ops": [], "tags": {}},
     },

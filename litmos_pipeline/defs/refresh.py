@@ -17,21 +17,22 @@ from litmos_pipeline import workers
 from litmos_pipeline.defs.resources import LitmosResource, WarehouseResource
 from litmos_pipeline.defs.sync import (
     EXTRACT,
-    SYNC_POOL,
     AssetJob,
     discard_staging_on_failure,
     litmos_sync,
 )
 from litmos_pipeline.warehouse import refresh, store
 
-# One sync or refresh at a time (dagster.yaml limits the tag litmos/sync to one run); a
-# refresh queued behind provisioning runs goes before them, after a sync.
-REFRESH_TAGS = {"litmos/sync": "refresh", "dagster/priority": "5"}
+# One refresh at a time (dagster.yaml limits the tag litmos/refresh to one run), beside a
+# sync if one runs: every 15 minutes must not wait 83 minutes behind a full sync's read.
+# Queued behind provisioning runs it goes before them, after a sync.
+REFRESH_TAGS = {"litmos/refresh": "delta", "dagster/priority": "5"}
+REFRESH_POOL = "litmos_refresh"
 REFRESH_JOB = "litmos_refresh"
 
 
 @dg.asset(
-    name="litmos_delta", **EXTRACT, pool=SYNC_POOL,
+    name="litmos_delta", **EXTRACT, pool=REFRESH_POOL,
     description="Litmos' changes since the current snapshot (delta queries: users, teams, "
                 "courses, team and course assignments, course results), applied onto a copy "
                 "of it: what a refresh publishes. Removals Litmos does not report wait for "

@@ -14,7 +14,11 @@ from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.warehouse import extract, snapshot, store
 from litmos_pipeline.warehouse.guard import RemovalFigures, RemovalLimits
 
+# Pools hold one step at a time across runs (dagster.yaml: default_limit 1): the extract
+# (one API key, one long read), the model build and swap (memory), and the refresh's
+# delta read. A refresh can so run beside a long sync's extract, never beside its model.
 SYNC_POOL = "litmos_sync"
+MODEL_POOL = "litmos_model"
 # The run queue takes higher priorities first: a sync asked for behind a burst of queued
 # provisioning runs (hundreds of approvals at once) is not starved by them.
 SYNC_TAGS = {"litmos/sync": "full", "dagster/priority": "10"}
@@ -169,7 +173,7 @@ def held_message(sync_id: str, figures: RemovalFigures, tags: Mapping[str, str],
                      description="Who holds which entitlement, with C1's grant ids."),
     ],
     check_specs=C1_MODEL_CHECKS,
-    pool=SYNC_POOL,
+    pool=MODEL_POOL,
 )
 def c1_model(context: dg.AssetExecutionContext, litmos: LitmosResource,
              warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:

@@ -131,9 +131,10 @@ def check_id_fields(records: list[Mapping[str, str | None]], fields: tuple[str, 
 def _save_window(con: duckdb.DuckDBPyConnection, window: Window) -> None:
     """The window in the staging file: the swap records it with the refresh."""
     con.execute(f"CREATE OR REPLACE TABLE {WINDOW_TABLE} AS SELECT ?::TIMESTAMP AS since, "
-                "?::TIMESTAMP AS to_, ?::VARCHAR AS full_sync_id, "
-                "?::TIMESTAMP AS unreconciled_since",
-                [window.since, window.to, window.full_sync_id, window.unreconciled_since])
+                "?::TIMESTAMP AS to_, ?::VARCHAR AS previous_sync_id, "
+                "?::VARCHAR AS full_sync_id, ?::TIMESTAMP AS unreconciled_since",
+                [window.since, window.to, window.previous_sync_id, window.full_sync_id,
+                 window.unreconciled_since])
 
 
 @dataclass(frozen=True)

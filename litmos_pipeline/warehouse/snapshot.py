@@ -184,7 +184,17 @@ def snapshot_kind(main: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """A refresh's staging file holds its delta window (refresh.py); a sync's does not."""
     if not refresh.is_refresh(main, "stage"):
         return {"kind": "sync", "source": "sync", "window_since": None, "window_to": None}
-    since, to = main.execute(f"SELECT since, to_ FROM stage.{refresh.WINDOW_TABLE}").fetchone()
+    since, to, base = main.execute(
+        f"SELECT since, to_, previous_sync_id FROM stage.{refresh.WINDOW_TABLE}").fetchone()
+    latest = main.execute(
+        "SELECT sync_id FROM sync_runs ORDER BY finished_at DESC LIMIT 1").fetchone()
+    if latest is None or latest[0] != base:
+        # A sync (or another refresh) was published while this one read: publishing the
+        # older snapshot plus the delta would undo it. The next refresh applies onto it.
+        raise SnapshotRefused(
+            f"refresh superseded: it applied Litmos' changes onto snapshot {base}, but "
+            f"{latest[0] if latest else 'none'} was published meanwhile; nothing was "
+            "changed, and the next refresh reads from the newer snapshot")
     return {"kind": "refresh", "source": "refresh", "window_since": since, "window_to": to}
 
 

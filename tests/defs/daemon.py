@@ -59,10 +59,12 @@ def runs_for(home: Path, task_id: str) -> list[dg.DagsterRun]:
 @contextmanager
 def daemon_world(tmp_path: Path, *, latency_ms: float = 50, api_key: str | None = None,
                  before_daemon: Callable[[LitmosSandbox, C1Sandbox], None] | None = None,
+                 env_extra: dict[str, str] | None = None,
                  **c1_options: Any) -> Iterator[World]:
     """Both sandboxes (a tiny tenant) and a dagster-daemon using the project's dagster.yaml.
 
-    `before_daemon` sees the sandboxes before any client talks to them.
+    `before_daemon` sees the sandboxes before any client talks to them; `env_extra`
+    overrides the daemon's settings.
     """
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -89,6 +91,7 @@ def daemon_world(tmp_path: Path, *, latency_ms: float = 50, api_key: str | None 
             "LITMOS_SNAPSHOT_MAX_AGE_S": "0", "LITMOS_REFRESH_CRON": "0 0 1 1 *",
             "C1_CLIENT_ID": client_id, "C1_CLIENT_SECRET": secret,
             "C1_API_URL": c1.api_url, "C1_GRPC_TARGET": c1.grpc_target,
+            **(env_extra or {}),
         }
         daemon = processes.start(
             "dagster-daemon",

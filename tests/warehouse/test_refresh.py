@@ -123,3 +123,29 @@ def test_a_delta_record_with_a_bad_id_is_refused() -> None:
     with pytest.raises(BadIdError, match="TeamId"):
         refresh.check_id_fields([{"Id": "u1", "TeamId": "../x"}], ("Id", "TeamId"), "p")
     refresh.check_id_fields([{"Id": "t1", "ParentTeamId": None}], ("Id", "ParentTeamId"), "p")
+
+
+def test_a_refresh_overtaken_by_a_sync_is_not_published(tmp_path: Path) -> None:
+    main_path = published(tmp_path)
+    stage_path = tmp_path / "late.duckdb"
+    with store.opened_main(main_path, memory_limit="96MB") as main:
+        window = refresh.plan_window(main, T0 + timedelta(minutes=5), overlap_s=600)
+    with store.opened(stage_path) as con:
+        for spec in delta.DELTA_LISTS:
+            RawLoader(con, spec.records).flush()
+        refresh._save_window(con, window)
+    refresh.apply(main_path, stage_path, "96MB", ROLES, [])
+    with store.opened(stage_path) as con:
+        snapshot.build_model(con, sync_team_roles=True)
+    # A sync is published while the refresh was reading.
+    second = tmp_path / "second.duckdb"
+    stage(second)
+    with store.opened(second) as con:
+        snapshot.build_model(con, sync_team_roles=True)
+    with store.opened_main(main_path, memory_limit="96MB") as main:
+        snapshot.swap(main, second, sync_id=new_ksuid(), run_id="sync2",
+                      started_at=T0 + timedelta(minutes=1), retention=5)
+        with pytest.raises(snapshot.SnapshotRefused, match="refresh superseded"):
+            snapshot.swap(main, stage_path, sync_id=new_ksuid(), run_id="late",
+                          started_at=T0 + timedelta(minutes=5), retention=5)
+        assert main.execute("SELECT count(*) FROM sync_runs").fetchone() == (2,)
