@@ -123,8 +123,9 @@ class LitmosApp(Endpoints):
             return plain(exc.status, exc.message)
 
     def vanish_after_listing(self, course_id: str) -> None:
-        """Once a course list page has shown ``course_id``, the course is gone: later
-        lists leave it out and its own paths answer 404, as after a deletion."""
+        """Once a course list page has shown ``course_id``, the course is gone: the
+        tenant deletes it (``Tenant.delete_course``), so later lists leave it out and its
+        own paths answer 404."""
         if self.tenant.course(course_id) is None:
             raise ValueError(f"no course {course_id!r} in the tenant")
         with self._vanish_lock:
@@ -150,6 +151,10 @@ class LitmosApp(Endpoints):
             listed = {r[0] for r in rows} & self._vanish_armed
             self._vanish_armed -= listed
             self._vanished |= listed
+            for course_id in sorted(listed):
+                # A real deletion: the course leaves every other view (a user's courses,
+                # team courses) and the delta queries report it and its enrollments.
+                self.tenant.delete_course(course_id)
         return self._list(call, "Courses", "Course", COURSE_FIELDS, rows)
 
     @property

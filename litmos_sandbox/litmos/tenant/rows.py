@@ -114,7 +114,8 @@ class RowsMixin(TenantStore):
     def page_team_courses(self, team_id: str, start: int, limit: int) -> list[Row]:
         with self.lock:
             team = self._need_team(team_id)
-            return [self.course_row(self._courses[c]) for c in team.courses[start:start + limit]]
+            return [self.course_row(self._live_course(c))
+                    for c in team.courses[start:start + limit]]
 
     def page_user_teams(self, user_key: str, start: int, limit: int) -> list[Row]:
         with self.lock:

@@ -8,9 +8,12 @@ Every write checks its ids before it changes anything, and answers a refusal wit
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
+from litmos_sandbox.litmos.tenant.changes import login_stamp
 from litmos_sandbox.litmos.tenant.fields import ACCESS_LEVELS, ACCESS_RANK, USER_FIELDS
 from litmos_sandbox.litmos.tenant.model import Course, Enrollment, TenantError, User
 from litmos_sandbox.litmos.tenant.names import BRANDS
@@ -77,6 +80,7 @@ class WritesMixin(TenantStore):
             self._apply_extra(user, values)
             self._add_user(user)
             self._changed_users()
+            self.changes.user(user, self.changes.now())
             return user
 
     def update_user(self, user_key: str, values: Mapping[str, Any]) -> User:
@@ -103,6 +107,7 @@ class WritesMixin(TenantStore):
                 level = as_text(values["AccessLevel"])
                 _check_access_level(level)
                 user.access_level = level
+            was_active = user.active
             if "Active" in values:
                 user.active = _as_bool(values["Active"], "Active")
             if "IsCustomUsername" in values:
@@ -110,6 +115,13 @@ class WritesMixin(TenantStore):
             self._apply_extra(user, values)
             user._search = None
             self._changed_users()
+            at = self.changes.now()
+            self.changes.user(user, at)
+            if user.active != was_active:
+                # The team member lists show active users only: each membership's
+                # delta record (Active) changes with the user.
+                for t in user.teams:
+                    self.changes.team_user(self._live_team(t), user, at, existed=True)
             return user
 
     @staticmethod
@@ -135,8 +147,12 @@ class WritesMixin(TenantStore):
         with self.lock:
             user = self._need_user(user_key)
             u = user.idx
+            at = self.changes.now()
             for course in self._courses:
-                self._remove_enrollee(course, u)
+                self._remove_enrollee(course, u, at)
+            for team in self._teams:
+                if u in team.members or u in team.leaders or u in team.admins:
+                    self.changes.team_user(team, user, at, existed=True)
             for t in user.teams:
                 team = self._live_team(t)
                 team.members.remove(u)
@@ -145,6 +161,7 @@ class WritesMixin(TenantStore):
                     team.leaders.remove(u)
                 if u in team.admins:
                     team.admins.remove(u)
+            self.changes.user(user, at, gone=True)
             self._users.remove(user)
             self._by_idx[u] = None
             del self._user_by_id[user.id]
@@ -157,30 +174,33 @@ class WritesMixin(TenantStore):
         with self.lock:
             user = self._need_user(user_key)
             courses = [self._need_course(cid) for cid in course_ids]
-            return [c.id for c in courses if self._add_enrollee(c, user.idx)]
+            at = self.changes.now()
+            return [c.id for c in courses if self._add_enrollee(c, user.idx, at)]
 
     def unassign_course(self, user_key: str, course_id: str) -> None:
         with self.lock:
             user = self._need_user(user_key)
             course = self._need_course(course_id)
-            if not self._remove_enrollee(course, user.idx):
+            if not self._remove_enrollee(course, user.idx, self.changes.now()):
                 raise TenantError(404, f"user {user_key!r} is not assigned course {course_id!r}")
 
-    def _add_enrollee(self, course: Course, u: int) -> bool:
+    def _add_enrollee(self, course: Course, u: int, at: datetime) -> bool:
         arr = course.enrollees
         i = bisect.bisect_left(arr, u)
         if i < len(arr) and arr[i] == u:
             return False
         arr.insert(i, u)
         self._overlay[(course.idx << 32) | u] = self._fresh_state()
+        self.changes.enrollment(course.idx, u, at, assignment=True)
         return True
 
-    def _remove_enrollee(self, course: Course, u: int) -> bool:
+    def _remove_enrollee(self, course: Course, u: int, at: datetime) -> bool:
         arr = course.enrollees
         i = bisect.bisect_left(arr, u)
         if i < len(arr) and arr[i] == u:
             del arr[i]
             self._overlay.pop((course.idx << 32) | u, None)
+            self.changes.enrollment(course.idx, u, at, assignment=True)
             return True
         return False
 
@@ -197,4 +217,35 @@ class WritesMixin(TenantStore):
             s[4] = self._now() if pct == 100 else None
             s[8] = pct == 100
             self._overlay[(course.idx << 32) | user.idx] = tuple(s)  # type: ignore[assignment]
+            self.changes.enrollment(course.idx, user.idx, self.changes.now(), assignment=False)
             return self._enrollment(course, user)
+
+    def delete_course(self, course_id: str) -> None:
+        """Deletes a course with its enrollments and team assignments. Litmos' API has
+        no such call; the sandbox uses it for a course that vanishes (``app.py``)."""
+        with self.lock:
+            course = self._need_course(course_id)
+            at = self.changes.now()
+            c = course.idx
+            for u in course.enrollees:
+                self._overlay.pop((c << 32) | u, None)
+                self.changes.enrollment(c, u, at, assignment=True)
+            course.enrollees = array("i")
+            for team in self._teams:
+                if c in team.courses:
+                    team.courses.remove(c)
+            self._courses.remove(course)
+            self._course_by_idx[c] = None
+            del self._course_by_id[course.id]
+            self.changes.course(course, at, gone=True)
+
+    def record_login(self, user_key: str) -> str:
+        """Sandbox hook (no API endpoint): the user signs in now; returns the new
+        ``LastLogin``. A login is not a change of the user record (``UpdatedDate``
+        stays): ``/org/users/logins`` reports it."""
+        with self.lock:
+            user = self._need_user(user_key)
+            at = self.changes.now()
+            user.last_login = login_stamp(at)
+            self.changes.login(user, at)
+            return user.last_login
