@@ -4,11 +4,13 @@ Same spec, same seed, the same tenant. ``Tenant`` (``tenant.py``) is assembled f
 module per responsibility; the field lists and model objects are importable from here.
 """
 
+from litmos_sandbox.litmos.tenant.changes import HORIZON, REMOVAL_MODES, ManualClock
 from litmos_sandbox.litmos.tenant.derive import NOW_DAY
 from litmos_sandbox.litmos.tenant.fields import (
     ACCESS_LEVELS,
     COURSE_FIELDS,
     COURSE_USER_FIELDS,
+    DELTA_FIELDS,
     MEMBER_FIELDS,
     MODULE_FIELDS,
     TEAM_FIELDS,
@@ -22,8 +24,9 @@ from litmos_sandbox.litmos.tenant.spec import TenantSpec
 from litmos_sandbox.litmos.tenant.tenant import Tenant, enrollment_fields
 
 __all__ = [
-    "ACCESS_LEVELS", "COURSE_FIELDS", "COURSE_USER_FIELDS", "MEMBER_FIELDS", "MODULE_FIELDS",
-    "NOW_DAY", "TEAM_FIELDS", "USER_COURSE_FIELDS", "USER_FIELDS", "USER_LIST_FIELDS",
+    "ACCESS_LEVELS", "COURSE_FIELDS", "COURSE_USER_FIELDS", "DELTA_FIELDS", "HORIZON",
+    "MEMBER_FIELDS", "MODULE_FIELDS", "ManualClock", "NOW_DAY", "REMOVAL_MODES", "TEAM_FIELDS",
+    "USER_COURSE_FIELDS", "USER_FIELDS", "USER_LIST_FIELDS",
     "Course", "Enrollment", "Row", "Team", "Tenant", "TenantError", "TenantSpec", "User",
     "enrollment_fields",
 ]
