@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from litmos_sandbox.litmos.delta import delta_control
 from litmos_sandbox.litmos.endpoints import Endpoints
 from litmos_sandbox.litmos.faults import FaultConfig, FaultInjector
 from litmos_sandbox.litmos.request import Call, int_param, previous_page
@@ -192,6 +193,11 @@ class LitmosApp(Endpoints):
                 return Response(200, json_bytes(self.tenant.summary()), JSON_TYPE)
             if (method, name) == ("GET", "health"):
                 return Response(200, json_bytes({"ok": True}), JSON_TYPE)
+            answer = delta_control(self, method, name, data)
+            if answer is not None:
+                return answer
+        except TenantError as exc:
+            return plain(exc.status, exc.message)
         except (TypeError, ValueError, KeyError) as exc:
             return plain(400, f"bad control request: {exc}")
         return plain(404, f"no control endpoint {method} /_sandbox/{name}")

@@ -25,12 +25,15 @@ import re
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from litmos_sandbox.litmos.app import BASE_PATH, DEFAULT_API_KEY, LitmosApp
+from litmos_sandbox.litmos.delta import DeltaControls
 from litmos_sandbox.litmos.faults import FaultConfig, FaultRule
 from litmos_sandbox.litmos.tenant import USER_FIELDS, Tenant, TenantSpec
 from litmos_sandbox.litmos.wire import Response, plain
@@ -189,7 +192,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class LitmosSandbox:
+class LitmosSandbox(DeltaControls):
     """The Litmos sandbox server, started on construction in a background thread
     on a free loopback port. Use as a context manager, or call ``close()``."""
 
@@ -197,7 +200,8 @@ class LitmosSandbox:
                  api_key: str = DEFAULT_API_KEY, rate_limit_per_minute: int | None = 100,
                  faults: FaultConfig | None = None, latency_ms: float | None = None,
                  host: str = "127.0.0.1", port: int = 0, rate_window_seconds: float = 60.0,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, delta_removals: str | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         if not is_loopback(host):
             raise ValueError(f"sandbox host must be a loopback address, got {host!r}")
         if isinstance(spec_or_tenant, Tenant):
@@ -206,6 +210,11 @@ class LitmosSandbox:
             tenant = Tenant.generate(spec_or_tenant)
         else:
             tenant = Tenant.generate(TenantSpec.preset(spec_or_tenant))
+        # None leaves a given tenant's own settings (defaults: active_false, real time).
+        if delta_removals is not None:
+            tenant.set_delta_removals(delta_removals)
+        if clock is not None:
+            tenant.set_clock(clock)
         faults = faults or FaultConfig()
         if latency_ms is not None:
             faults = replace(faults, latency_ms=latency_ms)
