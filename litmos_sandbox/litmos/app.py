@@ -193,7 +193,7 @@ class LitmosApp(Endpoints):
                 return Response(200, json_bytes(self.tenant.summary()), JSON_TYPE)
             if (method, name) == ("GET", "health"):
                 return Response(200, json_bytes({"ok": True}), JSON_TYPE)
-            answer = delta_control(self, method, name, data)
+            answer = delta_control(self.tenant, method, name, data)
             if answer is not None:
                 return answer
         except TenantError as exc:

@@ -19,8 +19,7 @@ from litmos_sandbox.litmos.tenant import DELTA_FIELDS, ManualClock, Tenant, Tena
 from litmos_sandbox.litmos.tenant.changes import stamp
 from litmos_sandbox.litmos.wire import JSON_TYPE, Response, json_bytes
 
-if TYPE_CHECKING:
-    from litmos_sandbox.litmos.app import LitmosApp
+if TYPE_CHECKING:  # endpoints.py does not import this module: no circle
     from litmos_sandbox.litmos.endpoints import Endpoints
 
 MAX_WINDOW = timedelta(days=7)
@@ -82,12 +81,12 @@ def _ok(value: Any) -> Response:
     return Response(200, json_bytes(value), JSON_TYPE)
 
 
-def _clock_state(app: LitmosApp) -> dict[str, Any]:
-    clock = app.tenant.changes.clock
-    return {"now": stamp(app.tenant.changes.now()), "frozen": isinstance(clock, ManualClock)}
+def _clock_state(tenant: Tenant) -> dict[str, Any]:
+    clock = tenant.changes.clock
+    return {"now": stamp(tenant.changes.now()), "frozen": isinstance(clock, ManualClock)}
 
 
-def _set_clock(app: LitmosApp, data: Mapping[str, Any]) -> dict[str, Any]:
+def _set_clock(tenant: Tenant, data: Mapping[str, Any]) -> dict[str, Any]:
     """``{"now": "YYYY-MM-DD HH:MM:SS"}`` freezes the change clock there, ``{"now":
     null}`` returns to the real time, ``{"advance_seconds": s}`` moves a frozen one."""
     unknown = set(data) - {"now", "advance_seconds"}
@@ -95,21 +94,20 @@ def _set_clock(app: LitmosApp, data: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown clock settings {sorted(unknown)}")
     if "now" in data:
         if data["now"] is None:
-            app.tenant.set_clock(None)
+            tenant.set_clock(None)
         else:
-            app.tenant.set_clock(ManualClock(parse_when(str(data["now"]), "now")))
+            tenant.set_clock(ManualClock(parse_when(str(data["now"]), "now")))
     if "advance_seconds" in data:
-        clock = app.tenant.changes.clock
+        clock = tenant.changes.clock
         if not isinstance(clock, ManualClock):
             raise ValueError("the clock is real: freeze it with {\"now\": ...} first")
         clock.advance(float(data["advance_seconds"]))
-    return _clock_state(app)
+    return _clock_state(tenant)
 
 
-def delta_control(app: LitmosApp, method: str, name: str,
+def delta_control(tenant: Tenant, method: str, name: str,
                   data: Mapping[str, Any]) -> Response | None:
     """The delta controls; None when ``(method, name)`` is not one of them."""
-    tenant = app.tenant
     if (method, name) == ("POST", "mutate"):
         return _ok(tenant.mutate(**data))
     if (method, name) == ("POST", "login"):
@@ -121,9 +119,9 @@ def delta_control(app: LitmosApp, method: str, name: str,
         tenant.set_delta_removals(str(data["mode"]))
         return _ok({"mode": tenant.delta_removals})
     if (method, name) == ("GET", "clock"):
-        return _ok(_clock_state(app))
+        return _ok(_clock_state(tenant))
     if (method, name) == ("POST", "clock"):
-        return _ok(_set_clock(app, data))
+        return _ok(_set_clock(tenant, data))
     if (method, name) == ("POST", "delete-course"):
         tenant.delete_course(str(data["course_id"]))
         return _ok({"deleted": data["course_id"]})
