@@ -2,6 +2,8 @@
 
 Same spec, same seed, the same tenant. ``Tenant`` (``tenant.py``) is assembled from one
 module per responsibility; the field lists and model objects are importable from here.
+Writes stamp change times (``changes.py``, real clock) for the delta queries
+(``history.py``).
 """
 
 from litmos_sandbox.litmos.tenant.changes import HORIZON, REMOVAL_MODES, ManualClock
