@@ -29,6 +29,11 @@ full list would show). The rules, per kind:
   ``Active=false`` (for a course, like an inactive course: its enrollments' tombstones
   tell them apart).
 
+``CreatedDate`` is what the full lists show: for a record created through the API, the
+tenant's deterministic write clock (2025-06-01 plus a second per write); a team pair,
+which no list dates, is created at its change time. ``UpdatedDate`` is the change time,
+from the real (or injected) clock.
+
 A pair or object that no longer exists is a tombstone in removal mode ``active_false``
 and left out in mode ``silent``; ``CreatedDate`` of a removed pair is nil. Order: by
 change time, then ids, so pages are stable while nothing changes.

@@ -89,40 +89,47 @@ class WritesMixin(TenantStore):
             body_id = values.get("Id")
             if body_id not in (None, "", user.id):
                 raise TenantError(400, f"body Id {body_id!r} does not match the path id")
-            if "UserName" in values:
-                new_name = as_text(values["UserName"]).strip()
-                if not new_name:
-                    raise TenantError(400, "field UserName must not be empty")
-                other = self._user_by_name.get(new_name.casefold())
-                if other is not None and other is not user:
-                    raise TenantError(400, f"UserName {new_name!r} already exists")
-                del self._user_by_name[user.user_name.casefold()]
-                user.user_name = new_name
-                self._user_by_name[new_name.casefold()] = user
-            for api, attr in (("FirstName", "first_name"), ("LastName", "last_name"),
-                              ("Email", "email"), ("Brand", "brand")):
-                if api in values:
-                    setattr(user, attr, as_text(values[api]))
-            if "AccessLevel" in values:
-                level = as_text(values["AccessLevel"])
-                _check_access_level(level)
-                user.access_level = level
             was_active = user.active
-            if "Active" in values:
-                user.active = _as_bool(values["Active"], "Active")
-            if "IsCustomUsername" in values:
-                user.is_custom_username = _as_bool(values["IsCustomUsername"], "IsCustomUsername")
-            self._apply_extra(user, values)
-            user._search = None
-            self._changed_users()
-            at = self.changes.now()
-            self.changes.user(user, at)
-            if user.active != was_active:
-                # The team member lists show active users only: each membership's
-                # delta record (Active) changes with the user.
-                for t in user.teams:
-                    self.changes.team_user(self._live_team(t), user, at, existed=True)
+            try:
+                self._apply_user_fields(user, values)
+            finally:
+                # A bad field is refused after the ones before it were applied: the
+                # record changed all the same, its views and change time must follow.
+                user._search = None
+                self._changed_users()
+                at = self.changes.now()
+                self.changes.user(user, at)
+                if user.active != was_active:
+                    # The team member lists show active users only: each membership's
+                    # delta record (Active) changes with the user.
+                    for t in user.teams:
+                        self.changes.team_user(self._live_team(t), user, at, existed=True)
             return user
+
+    def _apply_user_fields(self, user: User, values: Mapping[str, Any]) -> None:
+        if "UserName" in values:
+            new_name = as_text(values["UserName"]).strip()
+            if not new_name:
+                raise TenantError(400, "field UserName must not be empty")
+            other = self._user_by_name.get(new_name.casefold())
+            if other is not None and other is not user:
+                raise TenantError(400, f"UserName {new_name!r} already exists")
+            del self._user_by_name[user.user_name.casefold()]
+            user.user_name = new_name
+            self._user_by_name[new_name.casefold()] = user
+        for api, attr in (("FirstName", "first_name"), ("LastName", "last_name"),
+                          ("Email", "email"), ("Brand", "brand")):
+            if api in values:
+                setattr(user, attr, as_text(values[api]))
+        if "AccessLevel" in values:
+            level = as_text(values["AccessLevel"])
+            _check_access_level(level)
+            user.access_level = level
+        if "Active" in values:
+            user.active = _as_bool(values["Active"], "Active")
+        if "IsCustomUsername" in values:
+            user.is_custom_username = _as_bool(values["IsCustomUsername"], "IsCustomUsername")
+        self._apply_extra(user, values)
 
     @staticmethod
     def _apply_extra(user: User, values: Mapping[str, Any]) -> None:
