@@ -1,9 +1,10 @@
 """The Litmos sandbox: a generated tenant (``tenant/``) served over HTTP like Litmos.
 
 Rooms: ``tenant/`` (the data), ``request.py``/``bodies.py`` (reading a call),
-``endpoints.py`` and ``routes.py`` (what each path does), ``wire.py`` (XML/JSON),
-``faults.py`` and ``traffic.py`` (injected faults, rate limit, stats), ``app.py`` (one
-request end to end, without the socket), ``server.py`` (HTTP on loopback), ``cli.py``.
+``endpoints.py`` and ``routes.py`` (what each path does), ``delta.py`` (the delta
+queries and their controls), ``wire.py`` (XML/JSON), ``faults.py`` and ``traffic.py``
+(injected faults, rate limit, stats), ``app.py`` (one request end to end, without the
+socket), ``server.py`` (HTTP on loopback), ``cli.py``.
 """
 
 from litmos_sandbox.litmos.app import BASE_PATH, CONTROL_PREFIX, DEFAULT_API_KEY, LitmosApp

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from litmos_sandbox.litmos.delta import delta_control
 from litmos_sandbox.litmos.endpoints import Endpoints
 from litmos_sandbox.litmos.faults import FaultConfig, FaultInjector
 from litmos_sandbox.litmos.request import Call, int_param, previous_page
@@ -123,8 +124,9 @@ class LitmosApp(Endpoints):
             return plain(exc.status, exc.message)
 
     def vanish_after_listing(self, course_id: str) -> None:
-        """Once a course list page has shown ``course_id``, the course is gone: later
-        lists leave it out and its own paths answer 404, as after a deletion."""
+        """Once a course list page has shown ``course_id``, the course is gone: the
+        tenant deletes it (``Tenant.delete_course``), so later lists leave it out and its
+        own paths answer 404."""
         if self.tenant.course(course_id) is None:
             raise ValueError(f"no course {course_id!r} in the tenant")
         with self._vanish_lock:
@@ -150,6 +152,10 @@ class LitmosApp(Endpoints):
             listed = {r[0] for r in rows} & self._vanish_armed
             self._vanish_armed -= listed
             self._vanished |= listed
+            for course_id in sorted(listed):
+                # A real deletion: the course leaves every other view (a user's courses,
+                # team courses) and the delta queries report it and its enrollments.
+                self.tenant.delete_course(course_id)
         return self._list(call, "Courses", "Course", COURSE_FIELDS, rows)
 
     @property
@@ -187,6 +193,11 @@ class LitmosApp(Endpoints):
                 return Response(200, json_bytes(self.tenant.summary()), JSON_TYPE)
             if (method, name) == ("GET", "health"):
                 return Response(200, json_bytes({"ok": True}), JSON_TYPE)
+            answer = delta_control(self.tenant, method, name, data)
+            if answer is not None:
+                return answer
+        except TenantError as exc:
+            return plain(exc.status, exc.message)
         except (TypeError, ValueError, KeyError) as exc:
             return plain(400, f"bad control request: {exc}")
         return plain(404, f"no control endpoint {method} /_sandbox/{name}")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from litmos_sandbox.litmos.app import DEFAULT_API_KEY
 from litmos_sandbox.litmos.faults import FaultConfig
 from litmos_sandbox.litmos.server import LitmosSandbox, is_loopback
-from litmos_sandbox.litmos.tenant import TenantSpec
+from litmos_sandbox.litmos.tenant import REMOVAL_MODES, TenantSpec
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -40,6 +40,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slow-rate", type=float, default=0.0)
     p.add_argument("--slow-ms", type=float, default=2000.0)
     p.add_argument("--fault-seed", type=int, default=0)
+    p.add_argument("--delta-removals", choices=REMOVAL_MODES, default="active_false",
+                   help="how the delta queries (/org/...) report a removed record: as "
+                        "Active=false, or not at all")
     p.add_argument("--verbose", action="store_true", help="log one line per request")
     return p
 
@@ -60,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         sandbox = LitmosSandbox(spec, api_key=args.api_key,
                                 rate_limit_per_minute=args.rate_limit or None,
                                 rate_window_seconds=args.rate_window, faults=faults,
-                                host=args.host, port=args.port, verbose=args.verbose)
+                                host=args.host, port=args.port, verbose=args.verbose,
+                                delta_removals=args.delta_removals)
     except (ValueError, OSError) as exc:
         print(f"litmos-sandbox: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from litmos_sandbox.litmos.delta import DELTA_ENDPOINTS, delta_handler
 from litmos_sandbox.litmos.endpoints import Endpoints
 from litmos_sandbox.litmos.request import Call
 from litmos_sandbox.litmos.wire import Response
@@ -59,6 +60,9 @@ _ROUTE_TABLE: list[tuple[str, str, Handler]] = [
     ("GET", "courses/*", Endpoints.course_get),
     ("GET", "courses/*/users", Endpoints.course_users),
     ("GET", "courses/*/modules", Endpoints.course_modules),
+    # The delta (date-range) queries: delta.py
+    *(("GET", path, delta_handler(kind, root, item))
+      for path, kind, root, item in DELTA_ENDPOINTS),
 ]
 
 

@@ -2,17 +2,24 @@
 
 Serves ``/v1.svc/...`` like Litmos (XML by default, JSON with ``format=json``,
 ``apikey`` header, ``source`` parameter, ``start``/``limit`` paging capped at 1000,
-a per-key requests-per-minute limit answered with 503) and can inject faults
-(503/504, latency, slow answers, dropped connections, bodies cut half way, malformed
-pages, a page repeating the previous page's ids, 401 once the key is revoked, a course
-deleted between the course list and its enrollee list). ``/_sandbox/...`` holds control
-and inspection endpoints that need no key.
+a per-key requests-per-minute limit answered with 503): users, teams (members, leaders,
+admins, sub-teams, courses), courses (enrollees, modules) and their writes
+(``routes.py``), and the delta queries ``GET /org/users/details``, ``/org/users/logins``,
+``/org/teams``, ``/org/teams/users``, ``/org/users/courses``, ``/org/results/details``,
+``/org/courses`` (``since``/``to``, at most 7 days; ``delta.py``, rules in
+``tenant/history.py``). It can inject faults (503/504, latency, slow answers, dropped
+connections, bodies cut half way, malformed pages, a page repeating the previous page's
+ids, 401 once the key is revoked, a course deleted between the course list and its
+enrollee list). ``/_sandbox/...`` holds control and inspection endpoints that need no
+key: stats, faults, rate-limit, vanish-course, tenant, health, and for the delta
+queries mutate (random changes), login, delete-course, delta-removals and clock.
 
 Python use::
 
     with LitmosSandbox(TenantSpec.preset("small"), rate_limit_per_minute=None) as sb:
         httpx.get(f"{sb.base_url}/users", params={"source": "t"},
                   headers={"apikey": sb.api_key})
+        sb.mutate(seed=1, deactivate_users=5, assign_courses=20)  # then ask /org/...
 
 CLI use (``cli.py``): ``main(["--preset", "small", "--port", "0"])`` prints one JSON line
 ``{"base_url", "api_key", "pid"}`` when ready and serves until SIGINT/SIGTERM.
@@ -25,12 +32,15 @@ import re
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from litmos_sandbox.litmos.app import BASE_PATH, DEFAULT_API_KEY, LitmosApp
+from litmos_sandbox.litmos.delta import DeltaControls
 from litmos_sandbox.litmos.faults import FaultConfig, FaultRule
 from litmos_sandbox.litmos.tenant import USER_FIELDS, Tenant, TenantSpec
 from litmos_sandbox.litmos.wire import Response, plain
@@ -189,15 +199,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class LitmosSandbox:
+class LitmosSandbox(DeltaControls):
     """The Litmos sandbox server, started on construction in a background thread
-    on a free loopback port. Use as a context manager, or call ``close()``."""
+    on a free loopback port. Use as a context manager, or call ``close()``.
+    ``delta_removals`` ("active_false" or "silent") and ``clock`` (stamping changes)
+    set the tenant's; None keeps what the tenant has."""
 
     def __init__(self, spec_or_tenant: TenantSpec | Tenant | str = "tiny", *,
                  api_key: str = DEFAULT_API_KEY, rate_limit_per_minute: int | None = 100,
                  faults: FaultConfig | None = None, latency_ms: float | None = None,
                  host: str = "127.0.0.1", port: int = 0, rate_window_seconds: float = 60.0,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, delta_removals: str | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         if not is_loopback(host):
             raise ValueError(f"sandbox host must be a loopback address, got {host!r}")
         if isinstance(spec_or_tenant, Tenant):
@@ -206,6 +219,11 @@ class LitmosSandbox:
             tenant = Tenant.generate(spec_or_tenant)
         else:
             tenant = Tenant.generate(TenantSpec.preset(spec_or_tenant))
+        # None leaves a given tenant's own settings (defaults: active_false, real time).
+        if delta_removals is not None:
+            tenant.set_delta_removals(delta_removals)
+        if clock is not None:
+            tenant.set_clock(clock)
         faults = faults or FaultConfig()
         if latency_ms is not None:
             faults = replace(faults, latency_ms=latency_ms)

@@ -2,13 +2,17 @@
 
 Same spec, same seed, the same tenant. ``Tenant`` (``tenant.py``) is assembled from one
 module per responsibility; the field lists and model objects are importable from here.
+Writes stamp change times (``changes.py``, real clock) for the delta queries
+(``history.py``).
 """
 
+from litmos_sandbox.litmos.tenant.changes import HORIZON, REMOVAL_MODES, ManualClock
 from litmos_sandbox.litmos.tenant.derive import NOW_DAY
 from litmos_sandbox.litmos.tenant.fields import (
     ACCESS_LEVELS,
     COURSE_FIELDS,
     COURSE_USER_FIELDS,
+    DELTA_FIELDS,
     MEMBER_FIELDS,
     MODULE_FIELDS,
     TEAM_FIELDS,
@@ -22,8 +26,9 @@ from litmos_sandbox.litmos.tenant.spec import TenantSpec
 from litmos_sandbox.litmos.tenant.tenant import Tenant, enrollment_fields
 
 __all__ = [
-    "ACCESS_LEVELS", "COURSE_FIELDS", "COURSE_USER_FIELDS", "MEMBER_FIELDS", "MODULE_FIELDS",
-    "NOW_DAY", "TEAM_FIELDS", "USER_COURSE_FIELDS", "USER_FIELDS", "USER_LIST_FIELDS",
+    "ACCESS_LEVELS", "COURSE_FIELDS", "COURSE_USER_FIELDS", "DELTA_FIELDS", "HORIZON",
+    "MEMBER_FIELDS", "MODULE_FIELDS", "ManualClock", "NOW_DAY", "REMOVAL_MODES", "TEAM_FIELDS",
+    "USER_COURSE_FIELDS", "USER_FIELDS", "USER_LIST_FIELDS",
     "Course", "Enrollment", "Row", "Team", "Tenant", "TenantError", "TenantSpec", "User",
     "enrollment_fields",
 ]

@@ -44,6 +44,11 @@ NOW_DAY = (date(2025, 6, 1) - _DAY0).days  # the tenant's frozen "today"
 DAYS: list[str] = [(_DAY0 + timedelta(days=d)).isoformat() for d in range(NOW_DAY + 1200)]
 
 
+def day_number(d: date) -> int:
+    """The tenant's day number of a calendar date (``NOW_DAY`` is 2025-06-01)."""
+    return (d - _DAY0).days
+
+
 def _day(d: int) -> str:
     return DAYS[min(d, len(DAYS) - 1)]
 

@@ -37,6 +37,34 @@ USER_COURSE_FIELDS: tuple[str, ...] = (
     "StartDate", "DateCompleted", "UpToDate", "Overdue", "CompliantTill", "IsLearningPath",
     "CourseCreatedDate", "CourseCreator", "OriginalId", "ResultId", "AccessTillDate",
 )
+# The delta (date-range) query records, per litmos-api.md's record-shape table.
+# UserResult adds AccessTillDate (not in the published shape) so that a consumer can
+# rebuild a course's enrollee row from it alone.
+DELTA_USER_FIELDS: tuple[str, ...] = (*USER_FIELDS, "UpdatedDate")
+DELTA_TEAM_FIELDS: tuple[str, ...] = (
+    "Id", "Name", "OriginalTeamId", "Active", "ParentTeamId", "TeamCodeForBulkImport",
+    "CreatedDate", "UpdatedDate",
+)
+TEAM_USER_FIELDS: tuple[str, ...] = (
+    "TeamId", "Id", "OriginalTeamId", "OriginalUserId", "Active", "IsTeamLeader",
+    "IsTeamAdmin", "CreatedDate", "UpdatedDate",
+)
+DELTA_USER_COURSE_FIELDS: tuple[str, ...] = (
+    "UserId", "Id", "OriginalUserId", "OriginalCourseId", "Active", "CreatedDate",
+    "UpdatedDate",
+)
+USER_RESULT_FIELDS: tuple[str, ...] = (
+    "Id", "UserId", "UserName", "OriginalCourseId", "Name", "Code", "Active", "Completed",
+    "PercentageComplete", "StartedDate", "CompletedDate", "UpToDate", "Overdue",
+    "CompliantTillDate", "DueDate", "AccessTillDate", "CreatedDate", "UpdatedDate",
+)
+DELTA_COURSE_FIELDS: tuple[str, ...] = (*COURSE_FIELDS, "CreatedDate", "UpdatedDate")
+# Delta kind -> its record fields (``Tenant.delta_page(kind, ...)``).
+DELTA_FIELDS: dict[str, tuple[str, ...]] = {
+    "users": DELTA_USER_FIELDS, "logins": DELTA_USER_FIELDS, "teams": DELTA_TEAM_FIELDS,
+    "team_users": TEAM_USER_FIELDS, "user_courses": DELTA_USER_COURSE_FIELDS,
+    "results": USER_RESULT_FIELDS, "courses": DELTA_COURSE_FIELDS,
+}
 # Not described in litmos-api.md beyond the path: a plausible minimal shape.
 MODULE_FIELDS: tuple[str, ...] = ("Id", "Code", "Name", "Description", "Active")
 

@@ -7,7 +7,14 @@ import random
 from array import array
 from typing import Any, Self
 
-from litmos_sandbox.litmos.tenant.derive import NOW_DAY, derive_seed, midnight, stamp_ms, stamp_z
+from litmos_sandbox.litmos.tenant.derive import (
+    NOW_DAY,
+    derive_seed,
+    midnight,
+    mix64,
+    stamp_ms,
+    stamp_z,
+)
 from litmos_sandbox.litmos.tenant.fields import ACCESS_RANK
 from litmos_sandbox.litmos.tenant.model import Course, Team, User
 from litmos_sandbox.litmos.tenant.names import (
@@ -83,6 +90,9 @@ class GeneratorMixin(TenantStore):
         spec = self.spec
         rng = random.Random(derive_seed(spec.seed, "teams"))
         n_top = max(1, round(spec.teams ** 0.5 / 2)) if spec.teams else 0
+        # Creation dates from a hash, not from ``rng``: the rest of the tenant stays as
+        # it was generated before teams had dates.
+        date_seed = derive_seed(spec.seed, "team-created")
         for t in range(spec.teams):
             parent = -1 if t < n_top else rng.randrange(t)
             region = REGIONS[rng.randrange(len(REGIONS))]
@@ -93,8 +103,10 @@ class GeneratorMixin(TenantStore):
                 dept = DEPARTMENTS[rng.randrange(len(DEPARTMENTS))]
                 name = f"{dept} – {region} {t + 1}"
                 description = "" if rng.random() < 0.5 else f"{dept} team, {region}"
+            h = mix64(date_seed ^ t)
             team = Team(idx=t, id=self._new_id("team", t), name=name, code=f"TEAM{t + 1:05d}",
-                        parent=parent, description=description)
+                        parent=parent, description=description,
+                        created_date=stamp_z(365 + h % (NOW_DAY - 400), h >> 20))
             self._teams.append(team)
             self._team_by_idx.append(team)
             self._team_by_id[team.id] = team
@@ -179,6 +191,7 @@ class GeneratorMixin(TenantStore):
             course.modules = rng.randint(1, 6)
             course.enrollees = _sample_enrollees(spec.seed, c, n_users, sizes[c])
             self._courses.append(course)
+            self._course_by_idx.append(course)
             self._course_by_id[course.id] = course
 
 

@@ -54,11 +54,11 @@ class User:
 class Team:
     __slots__ = (
         "idx", "id", "name", "code", "parent", "description", "members", "leaders", "admins",
-        "courses", "children",
+        "courses", "children", "created_date",
     )
 
     def __init__(self, idx: int, id: str, name: str, code: str, parent: int,
-                 description: str) -> None:
+                 description: str, created_date: str = "") -> None:
         self.idx = idx
         self.id = id
         self.name = name
@@ -70,6 +70,12 @@ class Team:
         self.admins: list[int] = []
         self.courses: list[int] = []  # course indexes assigned to the team
         self.children: list[int] = []
+        self.created_date = created_date  # the list omits it; the delta query shows it
+
+    @property
+    def original_id(self) -> int:
+        """``OriginalTeamId`` of the delta records (users and courses have theirs)."""
+        return 200_000 + self.idx
 
     def __repr__(self) -> str:
         return f"Team(id={self.id!r}, name={self.name!r})"

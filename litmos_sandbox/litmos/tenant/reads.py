@@ -62,7 +62,7 @@ class ReadsMixin(TenantStore):
 
     def team_courses(self, team_id: str) -> list[Course]:
         with self.lock:
-            return [self._courses[c] for c in self._need_team(team_id).courses]
+            return [self._live_course(c) for c in self._need_team(team_id).courses]
 
     def user_teams(self, user_key: str) -> list[Team]:
         with self.lock:

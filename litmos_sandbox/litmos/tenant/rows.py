@@ -114,7 +114,8 @@ class RowsMixin(TenantStore):
     def page_team_courses(self, team_id: str, start: int, limit: int) -> list[Row]:
         with self.lock:
             team = self._need_team(team_id)
-            return [self.course_row(self._courses[c]) for c in team.courses[start:start + limit]]
+            return [self.course_row(self._live_course(c))
+                    for c in team.courses[start:start + limit]]
 
     def page_user_teams(self, user_key: str, start: int, limit: int) -> list[Row]:
         with self.lock:
@@ -184,6 +185,16 @@ def _search_teams(teams: list[Team], search: str) -> list[Team]:
     return [t for t in teams if needle in t.name.casefold()]
 
 
+def original_user_id(user: User) -> Any:
+    """``OriginalId`` as the single-user record shows it (the API may have set it)."""
+    if user.extra and "OriginalId" in user.extra:
+        return user.extra["OriginalId"]
+    return _ORIGINAL_USER_BASE + user.idx
+
+
+_ORIGINAL_USER_BASE = 1_000_000
+
+
 def _derived_user_details(seed: int, user: User) -> dict[str, Any]:
     """The detail fields not stored on the user, derived from a hash of its index."""
     h = mix64(derive_seed(seed, "user-detail") ^ user.idx)
@@ -209,7 +220,7 @@ def _derived_user_details(seed: int, user: User) -> dict[str, Any]:
         "SkipFirstLogin": False,
         "TimeZone": TIMEZONES[(h2 >> 24) % len(TIMEZONES)],
         "SalesforceId": None,
-        "OriginalId": 1_000_000 + user.idx,
+        "OriginalId": _ORIGINAL_USER_BASE + user.idx,
         "Street1": f"{(h2 >> 28) % 900 + 1} Main Street" if (h2 >> 38) & 1 else "",
         "Street2": "",
         "City": city,

@@ -13,6 +13,7 @@ import bisect
 import threading
 from collections.abc import Iterable
 
+from litmos_sandbox.litmos.tenant.changes import ChangeLog
 from litmos_sandbox.litmos.tenant.derive import DAYS, NOW_DAY, midnight, mix64, opaque_id, stamp_z
 from litmos_sandbox.litmos.tenant.model import (
     Course,
@@ -38,13 +39,15 @@ class TenantStore:
         self._teams: list[Team] = []  # live teams in creation order
         self._team_by_idx: list[Team | None] = []
         self._team_by_id: dict[str, Team] = {}
-        self._courses: list[Course] = []
+        self._courses: list[Course] = []  # live courses in creation order
+        self._course_by_idx: list[Course | None] = []  # course index -> course (None: deleted)
         self._course_by_id: dict[str, Course] = {}
         self._overlay: dict[int, EnrollState] = {}  # (course<<32|user) -> state set by API
         self._ids: set[str] = set()
         self._user_views: dict[tuple[str, bool], list[User]] = {}
         self._clock = 0  # seconds past the frozen "now", advanced by each write
         self._next_result_id = 900_000_000
+        self.changes = ChangeLog()  # change times for the delta queries (real clock)
 
     def _new_id(self, kind: str, n: int) -> str:
         attempt = 0
@@ -70,6 +73,11 @@ class TenantStore:
         team = self._team_by_idx[t]
         assert team is not None
         return team
+
+    def _live_course(self, c: int) -> Course:
+        course = self._course_by_idx[c]
+        assert course is not None
+        return course
 
     def _users_of(self, indexes: Iterable[int]) -> list[User]:
         return [self._by_idx_live(u) for u in indexes]
@@ -118,6 +126,13 @@ class TenantStore:
         result_id = 10_000_000 + (h >> 8) % 880_000_000
         return (completed, pct, assigned, start, date_completed, compliant_till, due,
                 access_till, up_to_date, overdue, result_id)
+
+    @staticmethod
+    def _assigned_day(course: Course, u: int) -> int:
+        """The day ``_derive_state`` assigns user index ``u`` to ``course`` (the same
+        bits), so a date-range scan can skip most enrollments without deriving them."""
+        h = mix64(course.salt ^ u)
+        return course.created_day + (h >> 24) % max(1, NOW_DAY - course.created_day)
 
     @staticmethod
     def _derive_brief(course: Course, u: int) -> tuple[bool, int, str | None, str | None, str]:

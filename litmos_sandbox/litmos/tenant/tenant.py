@@ -7,7 +7,9 @@ call. All public methods take the tenant's lock, so the object is safe to share
 between server threads and a test that inspects it.
 
 ``Tenant`` is assembled from its parts: the store (``store.py``), generation,
-object reads, API rows and pages, and writes, one module each.
+object reads, API rows and pages, the delta queries (``history.py``, over the change
+log of ``changes.py``), user/enrollment writes, team writes and random
+changes (``mutate.py``), one module each.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from __future__ import annotations
 from dataclasses import fields
 
 from litmos_sandbox.litmos.tenant.generate import GeneratorMixin
+from litmos_sandbox.litmos.tenant.history import HistoryMixin
 from litmos_sandbox.litmos.tenant.model import Enrollment
+from litmos_sandbox.litmos.tenant.mutate import MutateMixin
 from litmos_sandbox.litmos.tenant.reads import ReadsMixin
 from litmos_sandbox.litmos.tenant.rows import RowsMixin
-from litmos_sandbox.litmos.tenant.writes import WritesMixin
 
 
-class Tenant(GeneratorMixin, ReadsMixin, RowsMixin, WritesMixin):
+class Tenant(GeneratorMixin, ReadsMixin, HistoryMixin, RowsMixin, MutateMixin):
     """The whole tenant. Build with ``Tenant.generate(spec)``."""
 
 

@@ -1,4 +1,5 @@
-"""Changing the tenant, as the API's write endpoints do: users, enrollments, teams.
+"""Changing the tenant, as the API's write endpoints do: users and enrollments
+(teams: ``team_writes.py``).
 
 Every write checks its ids before it changes anything, and answers a refusal with a
 ``TenantError`` carrying the HTTP status the server sends.
@@ -7,11 +8,14 @@ Every write checks its ids before it changes anything, and answers a refusal wit
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
+from litmos_sandbox.litmos.tenant.changes import login_stamp
 from litmos_sandbox.litmos.tenant.fields import ACCESS_LEVELS, ACCESS_RANK, USER_FIELDS
-from litmos_sandbox.litmos.tenant.model import Course, Enrollment, Team, TenantError, User
+from litmos_sandbox.litmos.tenant.model import Course, Enrollment, TenantError, User
 from litmos_sandbox.litmos.tenant.names import BRANDS
 from litmos_sandbox.litmos.tenant.store import TenantStore
 
@@ -41,7 +45,7 @@ def _as_int(value: Any, name: str) -> int | None:
         raise TenantError(400, f"field {name} must be an integer, got {value!r}") from None
 
 
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
@@ -55,27 +59,28 @@ class WritesMixin(TenantStore):
 
     def create_user(self, values: Mapping[str, Any]) -> User:
         with self.lock:
-            user_name = _as_text(values.get("UserName")).strip()
+            user_name = as_text(values.get("UserName")).strip()
             if not user_name:
                 raise TenantError(400, "field UserName is required")
             if user_name.casefold() in self._user_by_name:
                 raise TenantError(400, f"UserName {user_name!r} already exists")
             idx = len(self._by_idx)
-            level = _as_text(values.get("AccessLevel")) or "Learner"
+            level = as_text(values.get("AccessLevel")) or "Learner"
             _check_access_level(level)
             active = _as_bool(values["Active"], "Active") if "Active" in values else True
             user = User(
                 idx=idx, id=self._new_id("user", idx), user_name=user_name,
-                first_name=_as_text(values.get("FirstName")),
-                last_name=_as_text(values.get("LastName")),
-                email=_as_text(values.get("Email")), active=active, access_level=level,
-                brand=_as_text(values.get("Brand")) or BRANDS[0][0],
+                first_name=as_text(values.get("FirstName")),
+                last_name=as_text(values.get("LastName")),
+                email=as_text(values.get("Email")), active=active, access_level=level,
+                brand=as_text(values.get("Brand")) or BRANDS[0][0],
                 created_date=self._now(), last_login="",
                 is_custom_username="@" not in user_name,
             )
             self._apply_extra(user, values)
             self._add_user(user)
             self._changed_users()
+            self.changes.user(user, self.changes.now())
             return user
 
     def update_user(self, user_key: str, values: Mapping[str, Any]) -> User:
@@ -84,32 +89,47 @@ class WritesMixin(TenantStore):
             body_id = values.get("Id")
             if body_id not in (None, "", user.id):
                 raise TenantError(400, f"body Id {body_id!r} does not match the path id")
-            if "UserName" in values:
-                new_name = _as_text(values["UserName"]).strip()
-                if not new_name:
-                    raise TenantError(400, "field UserName must not be empty")
-                other = self._user_by_name.get(new_name.casefold())
-                if other is not None and other is not user:
-                    raise TenantError(400, f"UserName {new_name!r} already exists")
-                del self._user_by_name[user.user_name.casefold()]
-                user.user_name = new_name
-                self._user_by_name[new_name.casefold()] = user
-            for api, attr in (("FirstName", "first_name"), ("LastName", "last_name"),
-                              ("Email", "email"), ("Brand", "brand")):
-                if api in values:
-                    setattr(user, attr, _as_text(values[api]))
-            if "AccessLevel" in values:
-                level = _as_text(values["AccessLevel"])
-                _check_access_level(level)
-                user.access_level = level
-            if "Active" in values:
-                user.active = _as_bool(values["Active"], "Active")
-            if "IsCustomUsername" in values:
-                user.is_custom_username = _as_bool(values["IsCustomUsername"], "IsCustomUsername")
-            self._apply_extra(user, values)
-            user._search = None
-            self._changed_users()
+            was_active = user.active
+            try:
+                self._apply_user_fields(user, values)
+            finally:
+                # A bad field is refused after the ones before it were applied: the
+                # record changed all the same, its views and change time must follow.
+                user._search = None
+                self._changed_users()
+                at = self.changes.now()
+                self.changes.user(user, at)
+                if user.active != was_active:
+                    # The team member lists show active users only: each membership's
+                    # delta record (Active) changes with the user.
+                    for t in user.teams:
+                        self.changes.team_user(self._live_team(t), user, at, existed=True)
             return user
+
+    def _apply_user_fields(self, user: User, values: Mapping[str, Any]) -> None:
+        if "UserName" in values:
+            new_name = as_text(values["UserName"]).strip()
+            if not new_name:
+                raise TenantError(400, "field UserName must not be empty")
+            other = self._user_by_name.get(new_name.casefold())
+            if other is not None and other is not user:
+                raise TenantError(400, f"UserName {new_name!r} already exists")
+            del self._user_by_name[user.user_name.casefold()]
+            user.user_name = new_name
+            self._user_by_name[new_name.casefold()] = user
+        for api, attr in (("FirstName", "first_name"), ("LastName", "last_name"),
+                          ("Email", "email"), ("Brand", "brand")):
+            if api in values:
+                setattr(user, attr, as_text(values[api]))
+        if "AccessLevel" in values:
+            level = as_text(values["AccessLevel"])
+            _check_access_level(level)
+            user.access_level = level
+        if "Active" in values:
+            user.active = _as_bool(values["Active"], "Active")
+        if "IsCustomUsername" in values:
+            user.is_custom_username = _as_bool(values["IsCustomUsername"], "IsCustomUsername")
+        self._apply_extra(user, values)
 
     @staticmethod
     def _apply_extra(user: User, values: Mapping[str, Any]) -> None:
@@ -134,8 +154,12 @@ class WritesMixin(TenantStore):
         with self.lock:
             user = self._need_user(user_key)
             u = user.idx
+            at = self.changes.now()
             for course in self._courses:
-                self._remove_enrollee(course, u)
+                self._remove_enrollee(course, u, at)
+            for team in self._teams:
+                if u in team.members or u in team.leaders or u in team.admins:
+                    self.changes.team_user(team, user, at, existed=True)
             for t in user.teams:
                 team = self._live_team(t)
                 team.members.remove(u)
@@ -144,6 +168,7 @@ class WritesMixin(TenantStore):
                     team.leaders.remove(u)
                 if u in team.admins:
                     team.admins.remove(u)
+            self.changes.user(user, at, gone=True)
             self._users.remove(user)
             self._by_idx[u] = None
             del self._user_by_id[user.id]
@@ -156,30 +181,33 @@ class WritesMixin(TenantStore):
         with self.lock:
             user = self._need_user(user_key)
             courses = [self._need_course(cid) for cid in course_ids]
-            return [c.id for c in courses if self._add_enrollee(c, user.idx)]
+            at = self.changes.now()
+            return [c.id for c in courses if self._add_enrollee(c, user.idx, at)]
 
     def unassign_course(self, user_key: str, course_id: str) -> None:
         with self.lock:
             user = self._need_user(user_key)
             course = self._need_course(course_id)
-            if not self._remove_enrollee(course, user.idx):
+            if not self._remove_enrollee(course, user.idx, self.changes.now()):
                 raise TenantError(404, f"user {user_key!r} is not assigned course {course_id!r}")
 
-    def _add_enrollee(self, course: Course, u: int) -> bool:
+    def _add_enrollee(self, course: Course, u: int, at: datetime) -> bool:
         arr = course.enrollees
         i = bisect.bisect_left(arr, u)
         if i < len(arr) and arr[i] == u:
             return False
         arr.insert(i, u)
         self._overlay[(course.idx << 32) | u] = self._fresh_state()
+        self.changes.enrollment(course.idx, u, at, assignment=True)
         return True
 
-    def _remove_enrollee(self, course: Course, u: int) -> bool:
+    def _remove_enrollee(self, course: Course, u: int, at: datetime) -> bool:
         arr = course.enrollees
         i = bisect.bisect_left(arr, u)
         if i < len(arr) and arr[i] == u:
             del arr[i]
             self._overlay.pop((course.idx << 32) | u, None)
+            self.changes.enrollment(course.idx, u, at, assignment=True)
             return True
         return False
 
@@ -196,124 +224,35 @@ class WritesMixin(TenantStore):
             s[4] = self._now() if pct == 100 else None
             s[8] = pct == 100
             self._overlay[(course.idx << 32) | user.idx] = tuple(s)  # type: ignore[assignment]
+            self.changes.enrollment(course.idx, user.idx, self.changes.now(), assignment=False)
             return self._enrollment(course, user)
 
-    def create_team(self, values: Mapping[str, Any], parent_id: str | None = None) -> Team:
+    def delete_course(self, course_id: str) -> None:
+        """Deletes a course with its enrollments and team assignments. Litmos' API has
+        no such call; the sandbox uses it for a course that vanishes (``app.py``)."""
         with self.lock:
-            name = _as_text(values.get("Name")).strip()
-            if not name:
-                raise TenantError(400, "field Name is required")
-            parent_key = parent_id or _as_text(values.get("ParentTeamId"))
-            parent = self._need_team(parent_key).idx if parent_key else -1
-            idx = len(self._team_by_idx)
-            team = Team(idx=idx, id=self._new_id("team", idx), name=name,
-                        code=_as_text(values.get("TeamCodeForBulkImport")),
-                        parent=parent, description=_as_text(values.get("Description")))
-            self._teams.append(team)
-            self._team_by_idx.append(team)
-            self._team_by_id[team.id] = team
-            if parent >= 0:
-                self._live_team(parent).children.append(idx)
-            return team
-
-    def update_team(self, team_id: str, values: Mapping[str, Any]) -> Team:
-        with self.lock:
-            team = self._need_team(team_id)
-            if "Name" in values:
-                name = _as_text(values["Name"]).strip()
-                if not name:
-                    raise TenantError(400, "field Name must not be empty")
-                team.name = name
-            if "Description" in values:
-                team.description = _as_text(values["Description"])
-            if "TeamCodeForBulkImport" in values:
-                team.code = _as_text(values["TeamCodeForBulkImport"])
-            return team
-
-    def delete_team(self, team_id: str) -> None:
-        """Deletes a team; its sub-teams move up to the deleted team's parent."""
-        with self.lock:
-            team = self._need_team(team_id)
-            for u in team.members:
-                self._by_idx_live(u).teams.remove(team.idx)
-            if team.parent >= 0:
-                self._live_team(team.parent).children.remove(team.idx)
-            for child in team.children:
-                self._live_team(child).parent = team.parent
-                if team.parent >= 0:
-                    self._live_team(team.parent).children.append(child)
-            self._teams.remove(team)
-            self._team_by_idx[team.idx] = None
-            del self._team_by_id[team.id]
-
-    def add_team_members(self, team_id: str, user_ids: Iterable[str]) -> list[str]:
-        """Adds members; unknown ids and existing members are ignored (as the API
-        does). Returns the ids actually added."""
-        with self.lock:
-            team = self._need_team(team_id)
-            added = []
-            for key in user_ids:
-                user = self._user_by_id.get(key)
-                if user is None or user.idx in team.members:
-                    continue
-                team.members.append(user.idx)
-                user.teams.append(team.idx)
-                added.append(user.id)
-            return added
-
-    def remove_team_member(self, team_id: str, user_key: str) -> None:
-        """Leader/admin roles are independent lists and are left alone."""
-        with self.lock:
-            team = self._need_team(team_id)
-            user = self._need_user(user_key)
-            if user.idx not in team.members:
-                raise TenantError(404, f"user {user_key!r} is not a member of team {team_id!r}")
-            team.members.remove(user.idx)
-            user.teams.remove(team.idx)
-
-    def set_team_role(self, team_id: str, role: str, user_key: str, present: bool) -> bool:
-        """Adds (present=True) or removes a user from a team's "leaders" or "admins".
-        Returns whether anything changed; removing a user without the role is 404."""
-        with self.lock:
-            team = self._need_team(team_id)
-            user = self._need_user(user_key)
-            holders = {"leaders": team.leaders, "admins": team.admins}[role]
-            if present:
-                if user.idx in holders:
-                    return False
-                holders.append(user.idx)
-                return True
-            if user.idx not in holders:
-                raise TenantError(404, f"user {user_key!r} is not in {role} of team {team_id!r}")
-            holders.remove(user.idx)
-            return True
-
-    def assign_team_courses(self, team_id: str, course_ids: Iterable[str],
-                            include_sub_teams: bool = False) -> None:
-        """Assigns courses to a team and enrols its active members (and, with
-        ``include_sub_teams``, those of all its descendants)."""
-        with self.lock:
-            team = self._need_team(team_id)
-            courses = [self._need_course(cid) for cid in course_ids]
-            targets = [team]
-            if include_sub_teams:
-                i = 0
-                while i < len(targets):
-                    targets.extend(self._live_team(t) for t in targets[i].children)
-                    i += 1
-            for target in targets:
-                for course in courses:
-                    if course.idx not in target.courses:
-                        target.courses.append(course.idx)
-                    for u in target.members:
-                        if self._by_idx_live(u).active:
-                            self._add_enrollee(course, u)
-
-    def unassign_team_course(self, team_id: str, course_id: str) -> None:
-        """Removes a course from the team's list; members' enrollments stay."""
-        with self.lock:
-            team = self._need_team(team_id)
             course = self._need_course(course_id)
-            if course.idx not in team.courses:
-                raise TenantError(404, f"course {course_id!r} is not assigned to team {team_id!r}")
-            team.courses.remove(course.idx)
+            at = self.changes.now()
+            c = course.idx
+            for u in course.enrollees:
+                self._overlay.pop((c << 32) | u, None)
+                self.changes.enrollment(c, u, at, assignment=True)
+            course.enrollees = array("i")
+            for team in self._teams:
+                if c in team.courses:
+                    team.courses.remove(c)
+            self._courses.remove(course)
+            self._course_by_idx[c] = None
+            del self._course_by_id[course.id]
+            self.changes.course(course, at, gone=True)
+
+    def record_login(self, user_key: str) -> str:
+        """Sandbox hook (no API endpoint): the user signs in now; returns the new
+        ``LastLogin``. A login is not a change of the user record (``UpdatedDate``
+        stays): ``/org/users/logins`` reports it."""
+        with self.lock:
+            user = self._need_user(user_key)
+            at = self.changes.now()
+            user.last_login = login_stamp(at)
+            self.changes.login(user, at)
+            return user.last_login
