@@ -60,6 +60,8 @@ DELTA_RESULTS = DeltaList(
         ("Id", "course_id"), ("UserId", "user_id"), ("Active", "active"),
         ("Completed", "completed"), ("PercentageComplete", "percentage_complete"),
         ("CompliantTillDate", "compliant_till"), ("DueDate", "due_date"),
+        # Not in the published shape; taken when a tenant sends it (the sandbox does).
+        ("AccessTillDate", "access_till_date"),
     )), id_fields=("Id", "UserId"))
 
 # The order a refresh reads them in (and the order of its request log).

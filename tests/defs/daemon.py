@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class World:
     home: Path
     data: Path  # the DuckDB file's folder (staging/ beside it) and c1z/
     client_secret: str
+    env: dict[str, str] = field(default_factory=dict)  # the daemon's (and its runs') settings
 
     def runs_for(self, task_id: str) -> list[dg.DagsterRun]:
         return runs_for(self.home, task_id)
@@ -99,6 +100,6 @@ def daemon_world(tmp_path: Path, *, latency_ms: float = 50, api_key: str | None 
              "litmos_pipeline.definitions"],
             env=env, ready_json=False, cwd=PROJECT_ROOT, log_path=tmp_path / "daemon.log")
         try:
-            yield World(litmos, c1, home, tmp_path, secret)
+            yield World(litmos, c1, home, tmp_path, secret, env)
         finally:
             daemon.stop()

@@ -20,10 +20,11 @@ from tests.conftest import sync_resources
 C1_TABLES = ("c1_resources", "c1_entitlements", "c1_grants")
 MODEL_KEYS = ["c1_resource_types", "c1_resources", "c1_entitlements", "c1_grants",
               "access_changes"]
-# A tenant's worth of random changes: every kind the issue names.
-CHANGES = {"deactivate_users": 3, "assign_courses": 12, "unassign_courses": 8,
-           "complete_courses": 6, "add_team_members": 6, "remove_team_members": 5,
-           "grant_team_roles": 4, "revoke_team_roles": 3}
+# Random changes of every kind the issue names, on the tiny tenant (10 users, 3 teams,
+# 3 courses, 15 enrollments): a good share of its access.
+CHANGES = {"deactivate_users": 2, "assign_courses": 4, "unassign_courses": 3,
+           "complete_courses": 2, "add_team_members": 2, "remove_team_members": 2,
+           "grant_team_roles": 2, "revoke_team_roles": 1}
 
 
 def resources(sandbox: LitmosSandbox, db: Path) -> dict[str, Any]:
@@ -49,7 +50,9 @@ def refresh(sandbox: LitmosSandbox, db: Path, instance: dg.DagsterInstance,
 
 def tables(db: Path) -> dict[str, set[tuple[Any, ...]]]:
     with duckdb.connect(str(db), read_only=True) as con:
-        return {t: set(con.execute(f"SELECT * FROM {t}").fetchall()) for t in C1_TABLES}
+        return {t: {tuple(tuple(v) if isinstance(v, list) else v for v in row)
+                    for row in con.execute(f"SELECT * FROM {t}").fetchall()}
+                for t in C1_TABLES}
 
 
 def delta_meta(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
@@ -76,7 +79,7 @@ def test_refresh_of_changed_state_equals_a_full_sync(tmp_path: Path, mode: str) 
         sync(sandbox, refreshed, instance)
         before = tables(refreshed)["c1_grants"]
         done = tenant.mutate(seed=7, **CHANGES)
-        assert all(done["counts"][kind] == n for kind, n in CHANGES.items()), done["counts"]
+        assert all(done["counts"].get(kind) for kind in CHANGES), done["counts"]
         requests = sandbox.stats()["total_requests"]
         result = refresh(sandbox, refreshed, instance)
         assert result.success
@@ -133,7 +136,6 @@ def make_run_id() -> str:
 def test_sync_tasks_are_answered_with_a_young_snapshot(tmp_path: Path) -> None:
     """A full sync, a refresh launched as an operator would, then C1's next sync task is
     answered with the refreshed snapshot: no Litmos request, the answer said in FinishTask."""
-    import os
     import subprocess
     import sys
 
@@ -152,7 +154,7 @@ def test_sync_tasks_are_answered_with_a_young_snapshot(tmp_path: Path) -> None:
         launch = subprocess.run(
             [str(Path(sys.executable).parent / "dagster"), "job", "launch", "-m",
              "litmos_pipeline.definitions", "-j", "litmos_refresh"],
-            env={**os.environ, "DAGSTER_HOME": str(world.home), **env},
+            env=world.env,
             capture_output=True, text=True, timeout=120)
         assert launch.returncode == 0, launch.stderr[-2000:]
         wait_for("the refresh to succeed", lambda: refresh_runs(world.home), 180)

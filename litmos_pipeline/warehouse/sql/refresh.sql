@@ -90,14 +90,16 @@ WHERE r.role <> 'member' OR u.active;
 -- name: litmos_course_enrollments
 -- A pair is assigned as its newest course-assignment record says (else its result
 -- record's Active); its progress comes from its result record, else the snapshot's.
--- AccessTillDate is in neither delta shape: it keeps the snapshot's value.
+-- AccessTillDate is in neither published delta shape: taken from a result record that
+-- carries it, else the snapshot's value stays.
 CREATE OR REPLACE TABLE litmos_course_enrollments AS
 WITH changed AS (
     SELECT course_id, user_id,
            coalesce(litmos_bool(a.active), litmos_bool(r.active), true) AS assigned,
            r.user_id IS NOT NULL AS has_result, litmos_bool(r.completed) AS completed,
            TRY_CAST(r.percentage_complete AS DOUBLE) AS percentage_complete,
-           litmos_ts(r.compliant_till) AS compliant_till, litmos_ts(r.due_date) AS due_date
+           litmos_ts(r.compliant_till) AS compliant_till, litmos_ts(r.due_date) AS due_date,
+           litmos_ts(r.access_till_date) AS access_till_date
     FROM d_user_courses a FULL OUTER JOIN d_results r USING (course_id, user_id)
 )
 SELECT e.* FROM base_course_enrollments e ANTI JOIN changed USING (course_id, user_id)
@@ -107,7 +109,7 @@ SELECT c.course_id, c.user_id, coalesce(u.user_name, b.user_name),
        CASE WHEN c.has_result THEN c.percentage_complete ELSE b.percentage_complete END,
        CASE WHEN c.has_result THEN c.compliant_till ELSE b.compliant_till END,
        CASE WHEN c.has_result THEN c.due_date ELSE b.due_date END,
-       b.access_till_date
+       coalesce(c.access_till_date, b.access_till_date)
 FROM changed c
 LEFT JOIN base_course_enrollments b USING (course_id, user_id)
 LEFT JOIN litmos_users u ON u.id = c.user_id
