@@ -9,6 +9,11 @@ Phase 1 sends grant tasks with no sync running; phase 2 first has C1 request a f
 (paced at 90 requests a minute, so it is still extracting for the whole phase), then sends
 the same number of grant tasks. Latency = the C1 sandbox's FinishTask time minus the time
 the task was enqueued (the "approval").
+
+With `--refresh-every-min 2` (issue 16's benchmark), a full sync is published first (run
+unthrottled, before the key's limit is switched on), and the daemon's refresh schedule
+fires every 2 minutes: phase 2 then has the long sync, the approvals and the refreshes
+drawing from the one key at once, and reports the refresh runs and the key's 503s.
 """
 
 from __future__ import annotations
@@ -110,12 +115,48 @@ def median_parts(parts: list[dict[str, float]]) -> dict[str, float]:
     return {k: round(statistics.median(p[k] for p in parts if k in p), 2) for k in sorted(keys)}
 
 
+def seed_sync(env: dict[str, str], work: Path, litmos_api: httpx.Client) -> None:
+    """A first full sync, unthrottled (a refresh needs one published), then the key's
+    limit of 100 a minute for the rest; the stats start afresh."""
+    print("seeding: one full sync, unthrottled", flush=True)
+    argv = [sys.executable, "-m", "dagster", "job", "execute", "-m",
+            "litmos_pipeline.definitions", "-j", "litmos_sync"]
+    seed = processes.start("seed sync", argv, env={**env, "LITMOS_REQUESTS_PER_MINUTE":
+                                                   "1000000000"},
+                           ready_json=False, cwd=PROJECT_ROOT, log_path=work / "seed.log")
+    code = seed.process.wait(timeout=1800)
+    seed.stop()
+    if code != 0:
+        raise RuntimeError(f"the seeding sync failed (log: {work / 'seed.log'})")
+    litmos_api.post("/_sandbox/rate-limit", json={"per_minute": 100}).raise_for_status()
+    litmos_api.post("/_sandbox/reset-stats").raise_for_status()
+
+
+def refresh_runs(home: Path) -> dict[str, Any]:
+    """The refresh runs the schedule launched during the benchmark, by status."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs(dg.RunsFilter(job_name="litmos_refresh"))
+        walls = []
+        for run in runs:
+            stats = instance.get_run_stats(run.run_id)
+            if run.status == dg.DagsterRunStatus.SUCCESS and stats.end_time:
+                walls.append(round(stats.end_time - (stats.start_time or stats.end_time), 1))
+        statuses: dict[str, int] = {}
+        for run in runs:
+            statuses[run.status.value] = statuses.get(run.status.value, 0) + 1
+    return {"by_status": statuses, "wall_s": sorted(walls)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="large")
     parser.add_argument("--tasks", type=int, default=12, help="grant tasks per phase")
     parser.add_argument("--spacing-s", type=float, default=20.0,
                         help="seconds between approvals (the key's budget is shared)")
+    parser.add_argument("--refresh-every-min", type=int, default=0,
+                        help="publish a sync first, then refresh every N minutes (0: off)")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="provision-bench-"))
@@ -125,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     pairs = grant_pairs(args.preset, 2 * args.tasks)
     children: list[processes.Child] = []
     try:
-        litmos = processes.start_litmos_sandbox("--preset", args.preset, "--rate-limit", "100",
+        refreshing = args.refresh_every_min > 0
+        # With refreshes, the key's limit is switched on once a first sync is published.
+        litmos = processes.start_litmos_sandbox("--preset", args.preset, "--rate-limit",
+                                                "0" if refreshing else "100",
                                                 log_path=work / "litmos.log")
         children.append(litmos)
         c1 = processes.start_c1_sandbox("--next-heartbeat", "5", "--lease-timeout", "60",
@@ -139,12 +183,15 @@ def main(argv: list[str] | None = None) -> int:
             "LITMOS_BASE_URL": litmos.info["base_url"],
             "LITMOS_DUCKDB_PATH": str(work / "litmos.duckdb"),
             "C1Z_OUTPUT_DIR": str(work / "c1z"), "C1_SENSOR_INTERVAL_S": "5",
-            # Every C1 sync task is a full sync, and no refresh fires by itself (the
-            # refresh tests and benchmark turn these on).
-            "LITMOS_SNAPSHOT_MAX_AGE_S": "0", "LITMOS_REFRESH_CRON": "0 0 1 1 *",
+            # Every C1 sync task is a full sync; refreshes only with --refresh-every-min.
+            "LITMOS_SNAPSHOT_MAX_AGE_S": "0",
+            "LITMOS_REFRESH_CRON": (f"*/{args.refresh_every_min} * * * *" if refreshing
+                                    else "0 0 1 1 *"),
             "C1_CLIENT_ID": c1.info["client_id"], "C1_CLIENT_SECRET": c1.info["client_secret"],
             "C1_API_URL": c1.info["api_url"], "C1_GRPC_TARGET": c1.info["grpc_target"],
         }
+        if refreshing:
+            seed_sync(env, work, litmos_api)
         daemon = processes.start(
             "dagster-daemon", [str(Path(sys.executable).parent / "dagster-daemon"), "run",
                                "-m", "litmos_pipeline.definitions"],
@@ -169,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                          busy_parts)
         stats = litmos_api.get("/_sandbox/stats").json()
         sync_state = api.get(f"/_sandbox/tasks/{sync_task}").json()["state"]
+        refreshes = refresh_runs(home) if refreshing else {}
         result = {
             "preset": args.preset, "sensor_interval_s": 5, "spacing_s": args.spacing_s,
             "idle": summary(idle), "during_sync": summary(busy),
@@ -178,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             "litmos_requests": stats["total_requests"],
             "rate_limited_503s": stats["rate_limited_503s"],
             "max_requests_in_60s": stats.get("max_requests_in_window"),
+            **({"refresh_every_min": args.refresh_every_min, "refresh_runs": refreshes}
+               if refreshing else {}),
         }
         print(json.dumps(result))
         return 0
