@@ -45,6 +45,7 @@ ACCEPT_TAG = "litmos/accept_mass_removal"  # defs.sync.ACCEPT_MASS_REMOVAL_TAG (
 POLL_S = 0.5
 END_GRACE_S = 15.0  # after the child exits, how long its run may take to show as ended
 STOP_WAIT_S = 60.0  # Ctrl-C: how long the run gets to stop
+LOG_DIR = "cli-logs"  # in DAGSTER_HOME: what `dagster job execute` printed
 
 
 @click.command(epilog=EXIT_CODES)
@@ -74,7 +75,11 @@ def run_job(job: str, tags: dict[str, str] | None = None,
     home = dagster_home(env)
     launch_id = uuid.uuid4().hex
     out = console()
-    with tempfile.NamedTemporaryFile(prefix=f"{job}-", suffix=".log", delete=False) as log:
+    # Beside the instance's own storage; kept only when the run did not succeed.
+    logs = home / LOG_DIR
+    logs.mkdir(mode=0o700, exist_ok=True)
+    with tempfile.NamedTemporaryFile(prefix=f"{job}-", suffix=".log", dir=logs,
+                                     delete=False) as log:
         log_path = Path(log.name)
         argv = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", MODULE,
                 "-j", job, "--tags", json.dumps({**(tags or {}), LAUNCH_TAG: launch_id})]
