@@ -1,6 +1,6 @@
 """`litmos-pipeline`: the operators' command line.
 
-One module per command group: `check`, `run` (sync), `status`, `inspect_c1z` (inspect)
+One module per command group: `check`, `run` (sync, refresh), `status`, `inspect_c1z` (inspect)
 and `sandboxes` (sandbox, demo, ui: the only modules that import the sandboxes, and only
 inside the commands). Modules import Dagster, DuckDB and the rest inside their commands,
 so `--help` answers at once.
@@ -13,7 +13,7 @@ import click
 from litmos_pipeline.cli.check import check
 from litmos_pipeline.cli.common import EXIT_CODES
 from litmos_pipeline.cli.inspect_c1z import inspect
-from litmos_pipeline.cli.run import sync
+from litmos_pipeline.cli.run import refresh, sync
 from litmos_pipeline.cli.sandboxes import demo, sandbox, ui
 from litmos_pipeline.cli.status import status
 
@@ -31,7 +31,7 @@ def cli() -> None:
     """
 
 
-for command in (check, sync, status, inspect, sandbox, demo, ui):
+for command in (check, sync, refresh, status, inspect, sandbox, demo, ui):
     cli.add_command(command)
 
 

@@ -16,15 +16,18 @@ STYLES = {PASS: "green", WARN: "yellow", FAIL: "bold red", SKIP: "dim"}
 
 
 @click.command()
-def check() -> None:
+@click.option("--probe-regions", is_flag=True,
+              help="When Litmos refuses the key, ask the other Litmos regions' hosts with it, "
+                   "to name a key of another region (sends the key to those hosts).")
+def check(probe_regions: bool) -> None:
     """Validate every setting, then make one cheap Litmos call and one C1 token request.
 
     Prints a verdict per item: each settings group; the Litmos host, key and source (a
-    user list of one record; a refused key is also asked of the other Litmos regions, to
-    name a key of another region), the courses in LITMOS_COURSE_IDS (one GET each, up to
-    20, else a sample); C1's credentials (parsed offline), a token request and the clock
-    against C1's. Nothing is written. Exit 0 when nothing failed (warnings allowed), 1
-    when a live check failed, 2 when a setting is invalid.
+    user list of one record; with --probe-regions a refused key is also asked of the other
+    Litmos regions, to name a key of another region), the courses in LITMOS_COURSE_IDS
+    (one GET each, up to 20, else a sample); C1's credentials (parsed offline), a token
+    request and the clock against C1's. Nothing is written. Exit 0 when nothing failed
+    (warnings allowed), 1 when a live check failed, 2 when a setting is invalid.
     """
     from litmos_pipeline import settings as cfg
 
@@ -36,7 +39,7 @@ def check() -> None:
         if value is not None:
             loaded[model] = value
     settings_failed = any(v.failed for v in verdicts)
-    verdicts += _litmos(loaded)
+    verdicts += _litmos(loaded, probe_regions)
     verdicts += _c1(loaded)
     show(verdicts)
     if settings_failed:
@@ -61,7 +64,7 @@ def _settings_verdict(model: type) -> tuple[Verdict, object | None]:
                     "default)"), value
 
 
-def _litmos(loaded: dict) -> list[Verdict]:
+def _litmos(loaded: dict, probe_regions: bool) -> list[Verdict]:
     from litmos_pipeline import settings as cfg
     from litmos_pipeline.cli import check_litmos
     from litmos_pipeline.litmos.budget import BUDGET_FILE
@@ -71,7 +74,7 @@ def _litmos(loaded: dict) -> list[Verdict]:
         return [skip("Litmos", "not called: its settings are invalid")]
     warehouse = loaded.get(cfg.WarehouseSettings)
     budget = warehouse.duckdb_path.parent / BUDGET_FILE if warehouse is not None else None
-    return check_litmos.probe(litmos, budget)
+    return check_litmos.probe(litmos, budget, probe_regions=probe_regions)
 
 
 def _c1(loaded: dict) -> list[Verdict]:

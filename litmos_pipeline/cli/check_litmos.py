@@ -1,8 +1,9 @@
 """`check` against Litmos: one cheap call (the user list, one record), then the courses.
 
 Each failure names its likely cause: the host does not resolve or answer (LITMOS_BASE_URL),
-the key is refused (LITMOS_API_KEY; when LITMOS_BASE_URL is a region, the other regions'
-hosts are asked once with the same key, so a key of another region is named as such),
+the key is refused (LITMOS_API_KEY; with `--probe-regions`, when LITMOS_BASE_URL is a
+region, the other regions' hosts are asked once with the same key, so a key of another
+region is named as such: opt-in, as it sends the key to hosts the settings do not name),
 the request is refused (LITMOS_SOURCE), or a course in LITMOS_COURSE_IDS does not exist.
 """
 
@@ -32,7 +33,8 @@ MAX_COURSE_GETS = 20  # one GET per configured course id, up to this many (else 
 TIMEOUT_S = 20.0  # at most, per request (LITMOS_TIMEOUT_S if lower)
 
 
-def probe(s: cfg.LitmosSettings, budget_path: Path | None = None) -> list[Verdict]:
+def probe(s: cfg.LitmosSettings, budget_path: Path | None = None, *,
+          probe_regions: bool = False) -> list[Verdict]:
     """Verdicts on the host, the key and source, and the configured courses.
 
     `budget_path`: the key's shared request budget, drawn from (in provisioning's lane)
@@ -48,8 +50,11 @@ def probe(s: cfg.LitmosSettings, budget_path: Path | None = None) -> list[Verdic
     with _client(s, s.base_url, budget_path) as client:
         first = _first_call(client, host, port)
         if first is not None:
-            if first.item == "Litmos key":
+            if first.item == "Litmos key" and probe_regions:
                 first = _other_regions(s, first)
+            elif first.item == "Litmos key" and s.base_url in cfg.LITMOS_REGIONS.values():
+                first = fail(first.item, first.detail + ", or a key of another Litmos "
+                             "region (`check --probe-regions` asks the others)")
             return [first]
         verdicts = [ok("Litmos key and source",
                        f"{host} accepted LITMOS_API_KEY and LITMOS_SOURCE")]

@@ -67,6 +67,21 @@ def sync(accept_mass_removal: bool) -> None:
     raise SystemExit(run_job("litmos_sync", tags))
 
 
+@click.command(epilog=EXIT_CODES)
+@click.option("--accept-mass-removal", is_flag=True,
+              help="Publish this refresh even if it removes more access than the "
+                   "mass-revocation guard allows (this run only).")
+def refresh(accept_mass_removal: bool) -> None:
+    """Run the delta refresh (the litmos_refresh job) once: Litmos' changes since the
+    current snapshot, applied and published like a sync (see the README's "Fresh between
+    full syncs"). Needs a published full sync; refuses when the last one is older than
+    Litmos' 7-day delta window. Exit 0 when published, 1 when the run failed or was held,
+    2 on a configuration error.
+    """
+    tags = {ACCEPT_TAG: "true"} if accept_mass_removal else {}
+    raise SystemExit(run_job("litmos_refresh", tags))
+
+
 def run_job(job: str, tags: dict[str, str] | None = None,
             env: dict[str, str] | None = None) -> int:
     """Launch `job` through Dagster, follow it to its end, report; the exit code."""
@@ -187,7 +202,8 @@ def _report(out: Any, job: str, run_id: str | None, status: str, follower: RunFo
     for reason in dict.fromkeys(reasons):
         out.print(f"[bold red]{job} failed[/bold red]: {escape(reason)}")
     if follower.held:
-        out.print("If the removal is real, publish it with: litmos-pipeline sync "
+        command = "refresh" if job == "litmos_refresh" else "sync"
+        out.print(f"If the removal is real, publish it with: litmos-pipeline {command} "
                   "--accept-mass-removal")
     where = f"run {run_id} (Dagster UI, Runs)" if run_id else "no run was created"
     out.print(f"{where}; the launch's output: {shown_path(log_path)}")
@@ -196,9 +212,13 @@ def _report(out: Any, job: str, run_id: str | None, status: str, follower: RunFo
 
 def _summary(follower: RunFollower) -> str:
     users = follower.metadata.get("litmos_users", {})
+    delta = follower.metadata.get("litmos_delta", {})
     grants = follower.metadata.get("c1_grants", {})
     c1z = follower.metadata.get("c1_sync_file", {})
     parts = []
+    if delta.get("requests") is not None:
+        parts.append(f"{delta.get('requests')} requests for the changes from "
+                     f"{delta.get('window_since')} UTC")
     if users:
         parts.append(f"{users.get('extract_api_requests')} requests in "
                      f"{duration(users.get('extract_elapsed_s'))}, {users.get('rows')} users")

@@ -120,8 +120,12 @@ def test_a_key_of_another_region_is_named(tmp_path: Path, tiny_sandbox: LitmosSa
         # The region names point at the two sandboxes: "us" does not know the key, "eu" does.
         regions = {"us": tiny_sandbox.base_url, "eu": other.base_url, "au": other.base_url}
         monkeypatch.setattr(cfg, "LITMOS_REGIONS", regions)
-        result = invoke(sandbox_env(tmp_path, tiny_sandbox, LITMOS_BASE_URL="us",
-                                    LITMOS_API_KEY="eu-key"), "check")
+        env = sandbox_env(tmp_path, tiny_sandbox, LITMOS_BASE_URL="us", LITMOS_API_KEY="eu-key")
+        # Without the flag the key goes to the configured host only, and the hint says so.
+        plain = invoke(env, "check")
+        assert verdict(plain.output, "Litmos key") == FAIL
+        assert "--probe-regions" in plain.output
+        result = invoke(env, "check", "--probe-regions")
     assert result.exit_code == 1
     assert verdict(result.output, "Litmos region") == FAIL
     assert "the eu host accepts it: set LITMOS_BASE_URL=eu" in result.output

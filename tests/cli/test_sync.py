@@ -82,6 +82,15 @@ def test_status_and_inspect_after_the_sync(synced: Synced) -> None:
     assert "the same ids" in inspected.output
 
 
+def test_refresh_applies_the_changes_since_the_sync(synced: Synced) -> None:
+    synced.litmos.tenant.mutate(seed=5, assign_courses=1, remove_team_members=1)
+    result = invoke(synced.env, "refresh")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"litmos_refresh succeeded \(run [0-9a-f-]{36}\): \d+ requests for the "
+                     r"changes from ", result.output), result.output
+    assert runs(synced.env)[0].job_name == "litmos_refresh"
+
+
 def test_a_failed_sync_says_why(synced: Synced) -> None:
     env = synced.env
     result = invoke({**env, "LITMOS_API_KEY": "wrong-key"}, "sync")
