@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,14 +74,31 @@ class World:
             "SELECT grant_id FROM c1_grants WHERE principal_id = ?", [user_id])}
 
 
+@pytest.fixture(scope="session")
+def synced_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny tenant synced once: each world starts from a copy of this warehouse.
+
+    The tenant is generated from its preset's seed, so every world's sandbox holds the
+    same users, teams and courses as this one did; a sync per test cost 7-9 s of setup
+    (its worker processes), some four minutes of the suite.
+    """
+    db = tmp_path_factory.mktemp("synced") / "w.duckdb"
+    with LitmosSandbox(Tenant.generate(TenantSpec.preset("tiny")),
+                       rate_limit_per_minute=None) as litmos, \
+            dg.instance_for_test() as instance:
+        resources = sync_resources(litmos.base_url, litmos.api_key, db)
+        assert dg.materialize(sync_assets, instance=instance, resources=resources).success
+    return db
+
+
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path, synced_warehouse: Path) -> Iterator[World]:
     tenant = Tenant.generate(TenantSpec.preset("tiny"))
     with LitmosSandbox(tenant, rate_limit_per_minute=None) as litmos, \
             C1Sandbox(lease_timeout_s=30) as c1, dg.instance_for_test() as instance:
         client_id, client_secret = c1.register_client("pytest")
         w = World(litmos, c1, instance, tmp_path / "w.duckdb", client_id, client_secret)
-        assert dg.materialize(sync_assets, instance=instance, resources=w.resources()).success
+        shutil.copyfile(synced_warehouse, w.db)
         yield w
 
 

@@ -189,6 +189,11 @@ def test_provisioning_is_observed_and_shown_in_access_changes(world: World) -> N
     is an observation, and access_changes lists it at once, named."""
     import dagster as dg
 
+    from litmos_pipeline.defs.sync import sync_assets
+
+    # The world's warehouse is a copy: this instance needs a sync's materialization.
+    assert dg.materialize(sync_assets, instance=world.instance,
+                          resources=world.resources()).success
     tenant = world.tenant
     user = next(u for u in tenant.users() if u.active)
     course = next(c for c in tenant.courses() if tenant.enrollment(user.id, c.id) is None)
