@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from litmos_pipeline.catalog.base import TRAIT_USER, RecordSpec, ResourceType
 
 USERS = RecordSpec("raw_users", (
@@ -17,3 +19,30 @@ USER = ResourceType(
     traits=(TRAIT_USER,), records=USERS,
     list_path="/users", list_what="users", one_path="/users/{id}", one_what="user {id}",
 )
+
+
+class AccountField(NamedTuple):
+    """One field C1 asks for when it creates a Litmos account (Hello's account-creation
+    schema); its value comes back in `AccountInfo.profile` under `key`."""
+
+    key: str
+    litmos_field: str
+    display_name: str
+    description: str
+    required: bool
+    placeholder: str = ""
+
+
+# The order C1 shows them in. The login may be left out: Litmos' UserName is then the email.
+ACCOUNT_FIELDS: tuple[AccountField, ...] = (
+    AccountField("email", "Email", "Email", "The user's email address", True,
+                 "jane.doe@example.com"),
+    AccountField("given_name", "FirstName", "First name", "Litmos FirstName", True, "Jane"),
+    AccountField("family_name", "LastName", "Last name", "Litmos LastName", True, "Doe"),
+    AccountField("login", "UserName", "Login", "Litmos UserName (defaults to the email)",
+                 False, "jane.doe"),
+)
+# Litmos creates the account without a password: the user sets one from the invitation,
+# or signs in through the account's SSO. C1's other options (a random or encrypted
+# password) would need a password written to Litmos and handed back encrypted: refused.
+CREDENTIAL_OPTIONS: tuple[str, ...] = ("no_password", "sso")

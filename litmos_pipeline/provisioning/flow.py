@@ -18,6 +18,7 @@ from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
 from litmos_pipeline.catalog import Entitlement, Target
 from litmos_pipeline.catalog.base import message_flag
+from litmos_pipeline.catalog.user import ACCOUNT_FIELDS, CREDENTIAL_OPTIONS
 from litmos_pipeline.litmos.client import LitmosClient, LitmosError
 from litmos_pipeline.litmos.ids import UnsafeIdError, check_id, path_segment
 
@@ -72,7 +73,7 @@ def action_for(task: baton.Task) -> Action:
         grant = task.revoke.grant
         return _membership("revoke", grant.entitlement.id, grant.principal)
     if kind == "create_account":
-        return Action(kind="create_account", account=_account(task.create_account.account_info))
+        return Action(kind="create_account", account=_account(task.create_account))
     raise TaskRefused(f"task kind {kind!r} is not a provisioning task")
 
 
@@ -99,19 +100,33 @@ def _membership(kind: str, entitlement_id: str, principal: v2.Resource) -> Actio
                   slug=ref.slug, user_id=user_id)
 
 
-def _account(info: v2.AccountInfo) -> dict[str, str]:
+def _account(task: baton.Task.CreateAccountTask) -> dict[str, str]:
+    """The Litmos user a create_account task asks for, read by the account-creation schema
+    sent with Hello (catalog/user.py): each field from AccountInfo.profile by its key."""
+    _check_credentials(task.credential_options)
+    info = task.account_info
     profile = _struct_strings(info.profile)
     email = next((e.address for e in info.emails if e.is_primary),
-                 info.emails[0].address if info.emails else profile.get("email", ""))
-    account = {
-        "UserName": info.login or email,
-        "Email": email,
-        "FirstName": profile.get("first_name") or profile.get("given_name", ""),
-        "LastName": profile.get("last_name") or profile.get("family_name", ""),
-    }
-    if not account["UserName"]:
-        raise TaskRefused("create_account task has neither a login nor an email")
-    return account
+                 info.emails[0].address if info.emails else "") or profile.get("email", "")
+    given = {**profile, "email": email, "login": info.login or profile.get("login", "")}
+    # Older senders named the name fields first_name/last_name.
+    given.setdefault("given_name", profile.get("first_name", ""))
+    given.setdefault("family_name", profile.get("last_name", ""))
+    missing = [f.display_name for f in ACCOUNT_FIELDS
+               if f.required and not given.get(f.key, "").strip()]
+    if missing:
+        raise TaskRefused(f"create_account task lacks {', '.join(missing)}")
+    account = {f.litmos_field: given.get(f.key, "").strip() for f in ACCOUNT_FIELDS}
+    account["UserName"] = account["UserName"] or account["Email"]
+    return {k: account[k] for k in ("UserName", "Email", "FirstName", "LastName")}
+
+
+def _check_credentials(options: v2.CredentialOptions) -> None:
+    chosen = options.WhichOneof("options")
+    if chosen is not None and chosen not in CREDENTIAL_OPTIONS:
+        raise TaskRefused(f"Litmos accounts are created without a password here; the "
+                          f"credential option {chosen!r} is not supported "
+                          f"(supported: {', '.join(CREDENTIAL_OPTIONS)})")
 
 
 def _struct_strings(struct: struct_pb2.Struct) -> dict[str, str]:

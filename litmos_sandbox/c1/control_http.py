@@ -142,6 +142,8 @@ class HttpHandler(BaseHTTPRequestHandler):
             return {"uploads": [upload_json(u) for u in sb.uploads(task_id)]}
         if route == "/hellos":
             return {"hellos": [message_json(h) for h in sb.hellos]}
+        if route == "/capabilities":
+            return {"capabilities": sorted(sb.capabilities())}
         if route == "/events":
             return {"events": [vars(e) for e in sb.events]}
         raise _HttpError(404, f"no route GET {CONTROL_PREFIX}{route}")
@@ -214,4 +216,5 @@ def _create_account_args(data: dict[str, Any]) -> dict[str, Any]:
         "given_name": str(data["given_name"]),
         "family_name": str(data["family_name"]),
         "profile": profile if isinstance(profile, dict) else None,
+        "credential": str(data.get("credential") or "no_password"),
     }

@@ -60,9 +60,12 @@ class TasksMixin(C1State):
         *,
         profile: dict[str, Any] | None = None,
         resource_type_id: str = ids.RESOURCE_TYPE_USER,
+        credential: str = "no_password",
     ) -> str:
         """A create_account task. The profile carries login/email/given_name/family_name
-        plus anything in `profile` (C1 sends the connector's account schema fields there)."""
+        plus anything in `profile` (C1 sends the connector's account schema fields there);
+        `credential` is the CredentialOptions case C1 picked (no_password, sso,
+        random_password)."""
         fields: dict[str, Any] = {
             "login": login,
             "email": email,
@@ -80,9 +83,7 @@ class TasksMixin(C1State):
         task = baton.Task(
             create_account=baton.Task.CreateAccountTask(
                 account_info=info,
-                credential_options=v2.CredentialOptions(
-                    no_password=v2.CredentialOptions.NoPassword()
-                ),
+                credential_options=_credential_options(credential),
                 resource_type_id=resource_type_id,
             )
         )
@@ -150,7 +151,28 @@ class TasksMixin(C1State):
         with self._lock:
             return [copy.deepcopy(h) for h in self._hellos]
 
+    def capabilities(self) -> set[str]:
+        """The connector capabilities (`CAPABILITY_…` names) the newest Hello announced:
+        C1 offers a connector only the task kinds these cover."""
+        with self._lock:
+            if not self._hellos:
+                return set()
+            caps = self._hellos[-1].connector_metadata.capabilities.connector_capabilities
+        return {v2.Capability.Name(c) for c in caps}
+
     @property
     def events(self) -> list[Event]:
         with self._lock:
             return list(self._events)
+
+
+def _credential_options(credential: str) -> v2.CredentialOptions:
+    options = v2.CredentialOptions
+    cases = {
+        "no_password": lambda: options(no_password=options.NoPassword()),
+        "sso": lambda: options(sso=options.SSO(sso_provider="sandbox-idp")),
+        "random_password": lambda: options(random_password=options.RandomPassword(length=16)),
+    }
+    if credential not in cases:
+        raise ValueError(f"credential must be one of {sorted(cases)}, not {credential!r}")
+    return cases[credential]()
