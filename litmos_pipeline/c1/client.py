@@ -178,14 +178,16 @@ def default_connector_metadata(
         )
         for rt in sorted(catalog.CATALOG, key=lambda rt: rt.id)
     ]
-    connector = sorted({c for rtc in caps for c in rtc.capabilities}
-                       | {v2.CAPABILITY_ACCOUNT_PROVISIONING})
+    connector = {c for rtc in caps for c in rtc.capabilities}
+    connector.add(v2.CAPABILITY_ACCOUNT_PROVISIONING)
+    if catalog.user.USER_ACTIONS:  # disable/enable user, served through the task loop
+        connector.add(v2.CAPABILITY_ACTIONS)
     return v2.ConnectorMetadata(
         display_name="Litmos",
         description="Litmos users, teams and courses, published by litmos-pipeline",
         capabilities=v2.ConnectorCapabilities(
             resource_type_capabilities=caps,
-            connector_capabilities=connector,
+            connector_capabilities=sorted(connector),
             credential_details=_credential_details(),
         ),
         account_creation_schema=account_creation_schema(),

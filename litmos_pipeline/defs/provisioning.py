@@ -1,4 +1,5 @@
-"""The provision job: C1 tasks (grant, revoke, create_account) -> Litmos -> FinishTask.
+"""The provision job: C1 tasks (grant, revoke, create_account, action_invoke) -> Litmos ->
+FinishTask.
 
 A run serves one task, or a batch of them one after another when C1's queue is deep.
 """
@@ -125,7 +126,8 @@ def _succeeded_before(warehouse: WarehouseResource, task_id: str) -> bool:
 def _describe(kind: str, result: Result | None) -> str:
     if result is None:
         return ""
-    target = result.action.grant_id or result.action.account.get("UserName", "")
+    a = result.action
+    target = a.grant_id or a.account.get("UserName", "") or f"{a.action_name} user {a.user_id}"
     calls = "; ".join(result.calls)
     return f"{kind} {target}: {calls}" + ("" if result.changed else " (already so)")
 

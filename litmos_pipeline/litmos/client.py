@@ -267,6 +267,15 @@ class LitmosClient:
         return parse_record(response.content, response.headers.get("content-type"),
                             "created user")
 
+    def update_user(self, user_id: str, record: Mapping[str, Any]) -> None:
+        """PUT /users/{id} with the whole record, its fields in the order given (Litmos
+        ignores an update whose fields are out of its documented order)."""
+        if record.get("Id") != user_id:
+            raise ValueError(f"the record's Id must be the path's user id {user_id!r}")
+        path = f"/users/{path_segment(user_id, 'user id')}"
+        self.request("PUT", path, what=f"update user {user_id}",
+                     xml=xml_record("User", dict(record)))
+
     # -- transport -------------------------------------------------------------------------
 
     def request(

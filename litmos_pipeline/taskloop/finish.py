@@ -18,6 +18,7 @@ import dagster as dg
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
+from litmos_pipeline.c1 import actions
 from litmos_pipeline.c1.client import BatonClient, C1Error
 from litmos_pipeline.c1.heartbeat import TaskHeartbeat
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
@@ -90,12 +91,22 @@ def provision_response(kind: str, result: Result) -> Message:
         return v2.GrantManagerServiceGrantResponse(grants=[grant_message(result.action)])
     if kind == "revoke":
         return v2.GrantManagerServiceRevokeResponse()
+    if kind == "action_invoke":
+        return action_response(result)
     resource = user_resource(result.user or {})
     if result.changed:
         return v2.CreateAccountResponse(success=v2.CreateAccountResponse.SuccessResult(
             resource=resource, is_create_account_result=True))
     return v2.CreateAccountResponse(already_exists=v2.CreateAccountResponse.AlreadyExistsResult(
         resource=resource, is_create_account_result=True))
+
+
+def action_response(result: Result) -> v2.InvokeActionResponse:
+    """An invoke's answer: COMPLETE, with the user's Active as Litmos reads it now."""
+    a, user = result.action, result.user or {}
+    return actions.invoke_response(a.action_id, a.action_name, {
+        "user_id": a.user_id, "changed": result.changed,
+        "active": (user.get("Active") or "").lower() == "true"})
 
 
 def upload_and_finish(client: BatonClient, instance: dg.DagsterInstance, run_id: str,

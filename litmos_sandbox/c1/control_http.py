@@ -96,6 +96,17 @@ class HttpHandler(BaseHTTPRequestHandler):
                 return {"task_id": sb.enqueue_revoke(_revoke_arg(data))}
             if route == "/tasks/create_account":
                 return {"task_id": sb.enqueue_create_account(**_create_account_args(data))}
+            if route == "/tasks/action_invoke":
+                return {"task_id": sb.enqueue_action_invoke(str(data["name"]),
+                                                            str(data["user_id"]))}
+            if route == "/tasks/action_list_schemas":
+                return {"task_id": sb.enqueue_action_list_schemas(
+                    str(data.get("resource_type_id") or ""))}
+            if route == "/tasks/action_get_schema":
+                return {"task_id": sb.enqueue_action_get_schema(str(data["name"]))}
+            if route == "/tasks/action_status":
+                return {"task_id": sb.enqueue_action_status(str(data["id"]),
+                                                            str(data.get("name") or ""))}
             if route.startswith("/tasks/") and route.endswith("/cancel"):
                 task_id = route[len("/tasks/") : -len("/cancel")]
                 sb.cancel(task_id)

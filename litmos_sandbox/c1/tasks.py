@@ -89,6 +89,30 @@ class TasksMixin(C1State):
         )
         return self._enqueue("create_account", task)
 
+    def enqueue_action_invoke(self, name: str, user_id: str,
+                              resource_type_id: str = ids.RESOURCE_TYPE_USER) -> str:
+        """An action_invoke task on a user (`disable_user`, `enable_user`); the user rides
+        in args as `resource_id`, the argument the action's schema names."""
+        args = struct_pb2.Struct()
+        args.update({"resource_id": user_id})
+        task = baton.Task(action_invoke=baton.Task.ActionInvokeTask(
+            name=name, args=args, resource_type_id=resource_type_id))
+        return self._enqueue("action_invoke", task)
+
+    def enqueue_action_list_schemas(self, resource_type_id: str = "") -> str:
+        task = baton.Task(action_list_schemas=baton.Task.ActionListSchemasTask(
+            resource_type_id=resource_type_id))
+        return self._enqueue("action_list_schemas", task)
+
+    def enqueue_action_get_schema(self, name: str) -> str:
+        task = baton.Task(action_get_schema=baton.Task.ActionGetSchemaTask(name=name))
+        return self._enqueue("action_get_schema", task)
+
+    def enqueue_action_status(self, action_id: str, name: str = "") -> str:
+        """A status task for the action an invoke started (its id: the invoke task's)."""
+        task = baton.Task(action_status=baton.Task.ActionStatusTask(name=name, id=action_id))
+        return self._enqueue("action_status", task)
+
     def enqueue_task(self, task: baton.Task) -> str:
         """Queue any Task message (its id is replaced by a fresh one)."""
         kind = task.WhichOneof("task_type")

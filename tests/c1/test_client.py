@@ -131,9 +131,11 @@ def test_hello_announces_host_capabilities_and_resource_types(
     # Only what is served, sorted as the SDK sends them; resource types sorted by id.
     assert list(caps.connector_capabilities) == [
         v2.CAPABILITY_PROVISION, v2.CAPABILITY_SYNC, v2.CAPABILITY_ACCOUNT_PROVISIONING,
+        v2.CAPABILITY_ACTIONS,
     ]
     assert sandbox.capabilities() == {
         "CAPABILITY_PROVISION", "CAPABILITY_SYNC", "CAPABILITY_ACCOUNT_PROVISIONING",
+        "CAPABILITY_ACTIONS",
     }
     by_type = {c.resource_type.id: list(c.capabilities) for c in caps.resource_type_capabilities}
     assert list(by_type) == ["course", "team", "user"]
