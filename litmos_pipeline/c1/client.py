@@ -409,11 +409,15 @@ class BatonClient:
         non_retryable: bool,
         code: grpc.StatusCode = grpc.StatusCode.UNKNOWN,
         response: Message | None = None,
+        annotations: Sequence[Message] = (),
     ) -> None:
-        """Report failure; `non_retryable` tells C1 not to offer the task again."""
+        """Report failure; `non_retryable` tells C1 not to offer the task again; each of
+        `annotations` (e.g. a RateLimitDescription) goes into Error.annotations."""
         error = baton.BatonServiceFinishTaskRequest.Error(non_retryable=non_retryable)
         if response is not None:
             error.response.Pack(response)
+        for annotation in annotations:
+            error.annotations.add().Pack(annotation)
         request = baton.BatonServiceFinishTaskRequest(
             host_id=self.host_id,
             task_id=task_id,

@@ -44,13 +44,22 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024
 log = logging.getLogger(__name__)
 
 
-class LitmosError(RuntimeError):
-    """A call to Litmos that failed for good; says what was being fetched or changed."""
+# The key's documented limit (requests a minute); Litmos answers 503 beyond it.
+KEY_REQUESTS_PER_MINUTE = 100
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+
+class LitmosError(RuntimeError):
+    """A call to Litmos that failed for good; says what was being fetched or changed.
+
+    `rate_limited`: it gave up while Litmos answered 503, its answer to a key over its
+    limit (C1 is told so with a RateLimitDescription)."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
+                 rate_limited: bool = False):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.rate_limited = rate_limited
 
 
 class LitmosAuthError(LitmosError):
@@ -328,7 +337,7 @@ class LitmosClient:
             if attempt >= self.max_retries:
                 raise LitmosError(
                     f"Litmos {what}: gave up after {attempt + 1} attempts (last: {reason})",
-                    retryable=True,
+                    retryable=True, rate_limited=reason == "HTTP 503",
                 )
             delay = self._backoff(attempt, retry_after)
             attempt += 1
