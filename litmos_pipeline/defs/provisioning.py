@@ -152,6 +152,10 @@ def _record(warehouse: WarehouseResource, context: dg.OpExecutionContext, task_i
                           {**params, "change": "added" if a.kind == "grant" else "removed"})
         if record_grants and a.kind == "create_account" and result and result.user:
             store.run_sql(main, "provision.sql", "create_user", _user_params(result.user))
+        if record_grants and a.kind == "action_invoke" and result and result.changed:
+            active = (result.user or {}).get("Active", "").lower() == "true"
+            store.run_sql(main, "provision.sql", "set_user_status",
+                          {"user_id": a.user_id, "user_status": 1 if active else 2})
         store.run_sql(main, "provision.sql", "audit", params)
         main.execute("COMMIT")
 

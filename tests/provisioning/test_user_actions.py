@@ -60,11 +60,14 @@ def test_disable_then_enable(world: World) -> None:
                         "FROM provisioning_audit WHERE task_id = ?", [finish.task_id])
     assert audit == [("action_invoke", user_id, "succeeded",
                       f"PUT /users/{user_id} (whole record, Active=false)")]
+    status = "SELECT user_status FROM c1_resources WHERE resource_id = ?"
+    assert world.query(status, [user_id]) == [(2,)]  # the published user shows it at once
     # Delivered again: Litmos already has it so; nothing is written.
     ok, finish = world.run_task(world.c1.enqueue_action_invoke("disable_user", user_id))
     assert ok and dict(_response(finish).response)["changed"] is False
     ok, finish = world.run_task(world.c1.enqueue_action_invoke("enable_user", user_id))
     assert ok and world.tenant.user(user_id).active  # type: ignore[union-attr]
+    assert world.query(status, [user_id]) == [(1,)]
 
 
 def test_the_account_owner_is_never_disabled(world: World) -> None:
