@@ -89,7 +89,7 @@ class HttpHandler(BaseHTTPRequestHandler):
                 client_id, secret = sb.register_client(str(data.get("name") or "sandbox"))
                 return {"client_id": client_id, "client_secret": secret}
             if route == "/tasks/sync_full":
-                return {"task_id": sb.enqueue_sync_full()}
+                return {"task_id": sb.enqueue_sync_full(**_sync_full_args(data))}
             if route == "/tasks/grant":
                 return {"task_id": sb.enqueue_grant(*_grant_args(data))}
             if route == "/tasks/revoke":
@@ -206,6 +206,14 @@ def _grant_args(data: dict[str, Any]) -> tuple[v2.Entitlement | str, v2.Resource
     else:
         raise ValueError("give principal ('user:<id>') or a Resource object")
     return entitlement, principal
+
+
+def _sync_full_args(data: dict[str, Any]) -> dict[str, Any]:
+    """Targets as `'<type>:<id>'` strings, type ids, the skip flags; all optional."""
+    return {"targets": tuple(str(t) for t in data.get("targets") or ()),
+            "resource_type_ids": tuple(str(t) for t in data.get("resource_type_ids") or ()),
+            "skip_entitlements_and_grants": bool(data.get("skip_entitlements_and_grants")),
+            "skip_grants": bool(data.get("skip_grants"))}
 
 
 def _revoke_arg(data: dict[str, Any]) -> v2.Grant | str:

@@ -28,8 +28,17 @@ from litmos_sandbox.c1.state import C1State
 class TasksMixin(C1State):
     """Queueing tasks and reading what happened to them."""
 
-    def enqueue_sync_full(self) -> str:
-        return self._enqueue("sync_full", baton.Task(sync_full=baton.Task.SyncFullTask()))
+    def enqueue_sync_full(self, *, targets: tuple[str, ...] = (),
+                          resource_type_ids: tuple[str, ...] = (),
+                          skip_entitlements_and_grants: bool = False,
+                          skip_grants: bool = False) -> str:
+        """A sync_full task; with `targets` (`'course:c1'`, …) a targeted one, as C1 sends
+        it after a change to those resources (connectors advertising targeted sync only)."""
+        sync = baton.Task.SyncFullTask(
+            targeted_sync_resources=[principal_from(t) for t in targets],
+            sync_resource_type_ids=list(resource_type_ids),
+            skip_entitlements_and_grants=skip_entitlements_and_grants, skip_grants=skip_grants)
+        return self._enqueue("sync_full", baton.Task(sync_full=sync))
 
     def enqueue_grant(
         self,
