@@ -5,7 +5,8 @@
    which also writes the c1z;
 3. starts the Dagster daemon, enqueues a C1 sync_full task and waits until the task sensor
    has run it and C1 has received the upload;
-4. plays an access request: a grant task for a course, provisioned into Litmos;
+4. plays access requests (a new account, a course for it) and an account action
+   (disable_user on that account), each provisioned into Litmos;
 5. prints what happened and stops everything.
 
 An expected failure (an unknown preset, a sandbox that does not start, a failed sync, a
@@ -199,6 +200,7 @@ def run_demo(preset: str = "small") -> int:
             headers={"apikey": litmos.info["api_key"]})
         print(f"   Litmos GET /users/{user_id}/courses/{course_id}: HTTP "
               f"{litmos_check.status_code}")
+        _play_disable(c1_api, litmos.info, user_id)
         daemon.stop()
         daemon = None
         rows = _query(db, "SELECT grant_id FROM c1_grants WHERE principal_id = ? AND "
@@ -220,6 +222,20 @@ def run_demo(preset: str = "small") -> int:
             daemon.stop()
         c1.stop()
         litmos.stop()
+
+
+def _play_disable(c1_api: httpx.Client, litmos: dict[str, Any], user_id: str) -> None:
+    """C1 disables the new account: a resource action, served like a grant."""
+    _say("4. an account action from C1: disable_user on the new account")
+    task_id = c1_api.post("/_sandbox/tasks/action_invoke", json={
+        "name": "disable_user", "user_id": user_id}).json()["task_id"]
+    print(f"   enqueued action_invoke task {task_id}: disable_user {user_id}")
+    finish = _wait(f"FinishTask for {task_id}", lambda: _finish_of(c1_api, task_id))
+    print(f"   FinishTask: {_outcome(finish)}")
+    user = httpx.get(f"{litmos['base_url']}/users/{user_id}",
+                     params={"source": "demo", "format": "json"},
+                     headers={"apikey": litmos["api_key"]}).json()
+    print(f"   Litmos GET /users/{user_id}: Active={user.get('Active')}")
 
 
 def _outcome(finish: dict[str, Any]) -> str:

@@ -162,10 +162,11 @@ def _require_kind(task: baton.Task, kind: str) -> None:
 def default_connector_metadata(
     *, provisionable: Iterable[str] | None = None
 ) -> v2.ConnectorMetadata:
-    """What we announce in Hello: the catalog's resource types, synced, and provisioned.
+    """What we announce in Hello: the catalog's resource types and what is served on each.
 
     `provisionable` lists the resource types whose entitlements we can grant and revoke;
-    by default those the catalog gives grant and revoke verbs (team, course).
+    by default those the catalog gives grant and revoke verbs (team, course). Only what a
+    task is really answered for is listed (C1 offers tasks by these capabilities).
     """
     can_provision = set(provisionable if provisionable is not None
                         else (rt.id for rt in catalog.CATALOG if rt.provisionable))
@@ -173,19 +174,62 @@ def default_connector_metadata(
         v2.ResourceTypeCapability(
             resource_type=v2.ResourceType(id=rt.id, display_name=rt.display_name,
                                           traits=list(rt.traits)),
-            capabilities=[v2.CAPABILITY_SYNC]
-            + ([v2.CAPABILITY_PROVISION] if rt.id in can_provision else []),
+            capabilities=_type_capabilities(rt.id, rt.id in can_provision),
         )
-        for rt in catalog.CATALOG
+        for rt in sorted(catalog.CATALOG, key=lambda rt: rt.id)
     ]
+    connector = {c for rtc in caps for c in rtc.capabilities}
+    connector.add(v2.CAPABILITY_ACCOUNT_PROVISIONING)
+    if catalog.user.USER_ACTIONS:  # disable/enable user, served through the task loop
+        connector.add(v2.CAPABILITY_ACTIONS)
     return v2.ConnectorMetadata(
         display_name="Litmos",
         description="Litmos users, teams and courses, published by litmos-pipeline",
         capabilities=v2.ConnectorCapabilities(
             resource_type_capabilities=caps,
-            connector_capabilities=[v2.CAPABILITY_PROVISION, v2.CAPABILITY_SYNC],
+            connector_capabilities=sorted(connector),
+            credential_details=_credential_details(),
         ),
+        account_creation_schema=account_creation_schema(),
     )
+
+
+def _type_capabilities(type_id: str, provisionable: bool) -> list[int]:
+    # Sorted, as the SDK sends them.
+    caps = {v2.CAPABILITY_SYNC}
+    if provisionable:
+        caps.add(v2.CAPABILITY_PROVISION)
+    if type_id == catalog.USER.id:
+        caps.add(v2.CAPABILITY_ACCOUNT_PROVISIONING)  # create_account makes users
+    return sorted(caps)
+
+
+_CREDENTIAL_OPTION = {
+    "no_password": v2.CAPABILITY_DETAIL_CREDENTIAL_OPTION_NO_PASSWORD,
+    "sso": v2.CAPABILITY_DETAIL_CREDENTIAL_OPTION_SSO,
+}
+
+
+def _credential_details() -> v2.CredentialDetails:
+    """The credential options create_account accepts; the first is preferred."""
+    options = [_CREDENTIAL_OPTION[o] for o in catalog.user.CREDENTIAL_OPTIONS]
+    return v2.CredentialDetails(
+        capability_account_provisioning=v2.CredentialDetailsAccountProvisioning(
+            supported_credential_options=options, preferred_credential_option=options[0]))
+
+
+def account_creation_schema() -> v2.ConnectorAccountCreationSchema:
+    """The fields C1 asks for when it creates a Litmos account (catalog/user.py)."""
+    schema = v2.ConnectorAccountCreationSchema()
+    for order, spec in enumerate(catalog.user.ACCOUNT_FIELDS, start=1):
+        field = schema.field_map[spec.key]
+        field.display_name = spec.display_name
+        field.description = spec.description
+        field.placeholder = spec.placeholder
+        field.required = spec.required
+        field.order = order
+        field.string_field.SetInParent()
+    return schema
 
 
 def _package_version() -> str:
@@ -365,11 +409,15 @@ class BatonClient:
         non_retryable: bool,
         code: grpc.StatusCode = grpc.StatusCode.UNKNOWN,
         response: Message | None = None,
+        annotations: Sequence[Message] = (),
     ) -> None:
-        """Report failure; `non_retryable` tells C1 not to offer the task again."""
+        """Report failure; `non_retryable` tells C1 not to offer the task again; each of
+        `annotations` (e.g. a RateLimitDescription) goes into Error.annotations."""
         error = baton.BatonServiceFinishTaskRequest.Error(non_retryable=non_retryable)
         if response is not None:
             error.response.Pack(response)
+        for annotation in annotations:
+            error.annotations.add().Pack(annotation)
         request = baton.BatonServiceFinishTaskRequest(
             host_id=self.host_id,
             task_id=task_id,

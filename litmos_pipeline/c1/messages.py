@@ -91,3 +91,12 @@ def user_resource(user: Mapping[str, str | None]) -> v2.Resource:
     name = user_display_name(user.get("FirstName"), user.get("LastName"),
                              user.get("UserName"), user_id)
     return resource(ids.RESOURCE_TYPE_USER, user_id, name)
+
+
+def rate_limit_exceeded(limit: int, reset_s: float, now: float) -> v2.RateLimitDescription:
+    """A task's answer when the source's rate limit stopped it: over the limit, nothing
+    left, free again `reset_s` after `now` (epoch seconds)."""
+    msg = v2.RateLimitDescription(status=v2.RateLimitDescription.STATUS_OVERLIMIT,
+                                  limit=limit, remaining=0)
+    msg.reset_at.FromNanoseconds(int((now + reset_s) * 1e9))
+    return msg

@@ -1,4 +1,5 @@
-"""The provision job: C1 tasks (grant, revoke, create_account) -> Litmos -> FinishTask.
+"""The provision job: C1 tasks (grant, revoke, create_account, action_invoke) -> Litmos ->
+FinishTask.
 
 A run serves one task, or a batch of them one after another when C1's queue is deep.
 """
@@ -130,7 +131,8 @@ def _succeeded_before(warehouse: WarehouseResource, task_id: str) -> bool:
 def _describe(kind: str, result: Result | None) -> str:
     if result is None:
         return ""
-    target = result.action.grant_id or result.action.account.get("UserName", "")
+    a = result.action
+    target = a.grant_id or a.account.get("UserName", "") or f"{a.action_name} user {a.user_id}"
     calls = "; ".join(result.calls)
     return f"{kind} {target}: {calls}" + ("" if result.changed else " (already so)")
 
@@ -155,6 +157,10 @@ def _record(warehouse: WarehouseResource, context: dg.OpExecutionContext, task_i
                           {**params, "change": "added" if a.kind == "grant" else "removed"})
         if record_grants and a.kind == "create_account" and result and result.user:
             store.run_sql(main, "provision.sql", "create_user", _user_params(result.user))
+        if record_grants and a.kind == "action_invoke" and result and result.changed:
+            active = (result.user or {}).get("Active", "").lower() == "true"
+            store.run_sql(main, "provision.sql", "set_user_status",
+                          {"user_id": a.user_id, "user_status": 1 if active else 2})
         store.run_sql(main, "provision.sql", "audit", params)
         if record_grants and a.kind in ("grant", "revoke"):
             # access_changes promises the provisioning since the newest sync: rebuilt here,

@@ -44,15 +44,23 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024
 log = logging.getLogger(__name__)
 
 
+# The key's documented limit (requests a minute); Litmos answers 503 beyond it.
+KEY_REQUESTS_PER_MINUTE = 100
+
+
 class LitmosError(RuntimeError):
-    """A call to Litmos that failed for good; says what was being fetched or changed."""
+    """A call to Litmos that failed for good; says what was being fetched or changed.
+
+    `rate_limited`: it gave up while Litmos answered 503, its answer to a key over its
+    limit (C1 is told so with a RateLimitDescription). `reason`: the last attempt's
+    failure when retries ran out ("HTTP 503", "ConnectError", ...)."""
 
     def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
-                 reason: str | None = None):
+                 rate_limited: bool = False, reason: str | None = None):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
-        # The last attempt's failure when retries ran out: "HTTP 503", "ConnectError", ...
+        self.rate_limited = rate_limited
         self.reason = reason
 
 
@@ -270,6 +278,15 @@ class LitmosClient:
         return parse_record(response.content, response.headers.get("content-type"),
                             "created user")
 
+    def update_user(self, user_id: str, record: Mapping[str, Any]) -> None:
+        """PUT /users/{id} with the whole record, its fields in the order given (Litmos
+        ignores an update whose fields are out of its documented order)."""
+        if record.get("Id") != user_id:
+            raise ValueError(f"the record's Id must be the path's user id {user_id!r}")
+        path = f"/users/{path_segment(user_id, 'user id')}"
+        self.request("PUT", path, what=f"update user {user_id}",
+                     xml=xml_record("User", dict(record)))
+
     # -- transport -------------------------------------------------------------------------
 
     def request(
@@ -322,7 +339,7 @@ class LitmosClient:
             if attempt >= self.max_retries:
                 raise LitmosError(
                     f"Litmos {what}: gave up after {attempt + 1} attempts (last: {reason})",
-                    retryable=True, reason=reason,
+                    retryable=True, rate_limited=reason == "HTTP 503", reason=reason,
                 )
             delay = self._backoff(attempt, retry_after)
             attempt += 1

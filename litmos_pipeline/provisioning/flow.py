@@ -13,13 +13,20 @@ from dataclasses import dataclass, field
 from google.protobuf import struct_pb2
 
 from litmos_pipeline import catalog
-from litmos_pipeline.c1 import ids, messages
+from litmos_pipeline.c1 import actions, ids, messages
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
 from litmos_pipeline.catalog import Entitlement, Target
 from litmos_pipeline.catalog.base import message_flag
+from litmos_pipeline.catalog.user import (
+    ACCOUNT_FIELDS,
+    CREDENTIAL_OPTIONS,
+    USER_ACTIONS,
+    user_action,
+)
 from litmos_pipeline.litmos.client import LitmosClient, LitmosError
 from litmos_pipeline.litmos.ids import UnsafeIdError, check_id, path_segment
+from litmos_pipeline.provisioning.user_actions import ActionRefused, ActiveSetter
 
 
 class TaskRefused(ValueError):
@@ -34,12 +41,14 @@ class Missing(TaskRefused):
 class Action:
     """What a task asks of Litmos, in our terms."""
 
-    kind: str                      # grant | revoke | create_account
+    kind: str                      # grant | revoke | create_account | action_invoke
     resource_type: str = ""        # team | course
     resource_id: str = ""
     slug: str = ""
     user_id: str = ""
     account: dict[str, str] = field(default_factory=dict)
+    action_name: str = ""          # action_invoke: a catalog.user.USER_ACTIONS name
+    action_id: str = ""            # action_invoke: the task's id, C1's id of the action
 
     @property
     def entitlement_id(self) -> str:
@@ -72,7 +81,9 @@ def action_for(task: baton.Task) -> Action:
         grant = task.revoke.grant
         return _membership("revoke", grant.entitlement.id, grant.principal)
     if kind == "create_account":
-        return Action(kind="create_account", account=_account(task.create_account.account_info))
+        return Action(kind="create_account", account=_account(task.create_account))
+    if kind == "action_invoke":
+        return _invoke(task.id, task.action_invoke)
     raise TaskRefused(f"task kind {kind!r} is not a provisioning task")
 
 
@@ -99,19 +110,47 @@ def _membership(kind: str, entitlement_id: str, principal: v2.Resource) -> Actio
                   slug=ref.slug, user_id=user_id)
 
 
-def _account(info: v2.AccountInfo) -> dict[str, str]:
+def _account(task: baton.Task.CreateAccountTask) -> dict[str, str]:
+    """The Litmos user a create_account task asks for, read by the account-creation schema
+    sent with Hello (catalog/user.py): each field from AccountInfo.profile by its key."""
+    _check_credentials(task.credential_options)
+    info = task.account_info
     profile = _struct_strings(info.profile)
     email = next((e.address for e in info.emails if e.is_primary),
-                 info.emails[0].address if info.emails else profile.get("email", ""))
-    account = {
-        "UserName": info.login or email,
-        "Email": email,
-        "FirstName": profile.get("first_name") or profile.get("given_name", ""),
-        "LastName": profile.get("last_name") or profile.get("family_name", ""),
-    }
-    if not account["UserName"]:
-        raise TaskRefused("create_account task has neither a login nor an email")
-    return account
+                 info.emails[0].address if info.emails else "") or profile.get("email", "")
+    given = {**profile, "email": email, "login": info.login or profile.get("login", "")}
+    # Older senders named the name fields first_name/last_name.
+    given.setdefault("given_name", profile.get("first_name", ""))
+    given.setdefault("family_name", profile.get("last_name", ""))
+    missing = [f.display_name for f in ACCOUNT_FIELDS
+               if f.required and not given.get(f.key, "").strip()]
+    if missing:
+        raise TaskRefused(f"create_account task lacks {', '.join(missing)}")
+    account = {f.litmos_field: given.get(f.key, "").strip() for f in ACCOUNT_FIELDS}
+    account["UserName"] = account["UserName"] or account["Email"]
+    return {k: account[k] for k in ("UserName", "Email", "FirstName", "LastName")}
+
+
+def _check_credentials(options: v2.CredentialOptions) -> None:
+    chosen = options.WhichOneof("options")
+    if chosen is not None and chosen not in CREDENTIAL_OPTIONS:
+        raise TaskRefused(f"Litmos accounts are created without a password here; the "
+                          f"credential option {chosen!r} is not supported "
+                          f"(supported: {', '.join(CREDENTIAL_OPTIONS)})")
+
+
+def _invoke(task_id: str, invoke: baton.Task.ActionInvokeTask) -> Action:
+    if user_action(invoke.name) is None:
+        raise TaskRefused(f"no action {invoke.name!r} (ours: "
+                          f"{', '.join(a.name for a in USER_ACTIONS)})")
+    if invoke.resource_type_id not in ("", catalog.USER.id):
+        raise TaskRefused(f"action {invoke.name} is on users, not {invoke.resource_type_id}")
+    try:
+        user_id = check_id(actions.user_id_arg(invoke.args), "user id")
+    except UnsafeIdError as exc:
+        raise TaskRefused(f"action {invoke.name}: {exc}") from None
+    return Action(kind="action_invoke", user_id=user_id, action_name=invoke.name,
+                  action_id=task_id)
 
 
 def _struct_strings(struct: struct_pb2.Struct) -> dict[str, str]:
@@ -150,6 +189,8 @@ class Provisioner:
                 raise Missing(f"Litmos has no {what} {record_id}")
 
     def apply(self, action: Action) -> Result:
+        if action.kind == "action_invoke":
+            return self._invoke(action)
         try:
             self.check(action)
         except Missing as exc:
@@ -178,6 +219,17 @@ class Provisioner:
                 result.changed = outcome is not False
         self._confirm(action, result)
         return result
+
+    def _invoke(self, a: Action) -> Result:
+        """A user action: set Active, read back (user_actions.py)."""
+        spec = user_action(a.action_name)
+        assert spec is not None  # action_for admits only our actions
+        setter = ActiveSetter(self.client, dry_run=self.dry_run, log=self.log)
+        try:
+            calls, changed, user = setter.apply(spec, a.user_id)
+        except ActionRefused as exc:
+            raise TaskRefused(str(exc)) from None
+        return Result(a, calls=calls, changed=changed, user=dict(user))
 
     def _plan(self, a: Action) -> list[tuple[str, Callable[[], object]]]:
         if a.kind == "create_account":

@@ -18,9 +18,11 @@ import dagster as dg
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
+from litmos_pipeline.c1 import actions, messages
 from litmos_pipeline.c1.client import BatonClient, C1Error
 from litmos_pipeline.c1.heartbeat import TaskHeartbeat
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
+from litmos_pipeline.litmos.client import KEY_REQUESTS_PER_MINUTE, LitmosError
 from litmos_pipeline.provisioning.flow import Result, grant_message, user_resource
 from litmos_pipeline.taskloop.tags import (
     mark_task_finished,
@@ -47,7 +49,7 @@ class Outcome:
     response: Message | None = None
     error: str | None = None  # set: the task failed, saying this
     retryable: bool = False  # an error C1 may offer again (else: final)
-    annotations: tuple[Message, ...] = ()  # on a success: Success.annotations
+    annotations: tuple[Message, ...] = ()  # Success.annotations, or Error.annotations
 
     @classmethod
     def success(cls, response: Message | None,
@@ -55,8 +57,9 @@ class Outcome:
         return cls(response=response, annotations=tuple(annotations))
 
     @classmethod
-    def failure(cls, reason: str, *, retryable: bool) -> Outcome:
-        return cls(error=reason, retryable=retryable)
+    def failure(cls, reason: str, *, retryable: bool,
+                annotations: Sequence[Message] = ()) -> Outcome:
+        return cls(error=reason, retryable=retryable, annotations=tuple(annotations))
 
     @property
     def succeeded(self) -> bool:
@@ -69,7 +72,8 @@ def finish_task(client: BatonClient, instance: dg.DagsterInstance, run_id: str,
     if outcome.error is None:
         client.finish_task_success(task_id, outcome.response, outcome.annotations)
     else:
-        client.finish_task_error(task_id, outcome.error, non_retryable=not outcome.retryable)
+        client.finish_task_error(task_id, outcome.error, non_retryable=not outcome.retryable,
+                                 annotations=outcome.annotations)
     mark_task_finished(instance, run_id, task_id)
     if heartbeat is not None:
         heartbeat.finished(task_id)  # no more beats for a task C1 has closed
@@ -80,8 +84,17 @@ def provision_outcome(kind: str, result: Result | None, error: Exception | None,
     """A grant, revoke or create_account task's outcome, as C1 is told it."""
     if error is not None or dry_run or result is None:
         reason = str(error) if error else DRY_RUN_REASON
-        return Outcome.failure(reason, retryable=retryable)
+        return Outcome.failure(reason, retryable=retryable, annotations=rate_limited(error))
     return Outcome.success(provision_response(kind, result))
+
+
+def rate_limited(error: Exception | None) -> tuple[Message, ...]:
+    """A RateLimitDescription when Litmos' limit stopped the task (its 503s outlasted the
+    retries), so C1 knows to wait; nothing otherwise. Litmos sends no rate-limit headers:
+    the limit is the key's documented one, free again within a minute."""
+    if isinstance(error, LitmosError) and error.rate_limited:
+        return (messages.rate_limit_exceeded(KEY_REQUESTS_PER_MINUTE, 60.0, time.time()),)
+    return ()
 
 
 def provision_response(kind: str, result: Result) -> Message:
@@ -90,12 +103,22 @@ def provision_response(kind: str, result: Result) -> Message:
         return v2.GrantManagerServiceGrantResponse(grants=[grant_message(result.action)])
     if kind == "revoke":
         return v2.GrantManagerServiceRevokeResponse()
+    if kind == "action_invoke":
+        return action_response(result)
     resource = user_resource(result.user or {})
     if result.changed:
         return v2.CreateAccountResponse(success=v2.CreateAccountResponse.SuccessResult(
             resource=resource, is_create_account_result=True))
     return v2.CreateAccountResponse(already_exists=v2.CreateAccountResponse.AlreadyExistsResult(
         resource=resource, is_create_account_result=True))
+
+
+def action_response(result: Result) -> v2.InvokeActionResponse:
+    """An invoke's answer: COMPLETE, with the user's Active as Litmos reads it now."""
+    a, user = result.action, result.user or {}
+    return actions.invoke_response(a.action_id, a.action_name, {
+        "user_id": a.user_id, "changed": result.changed,
+        "active": (user.get("Active") or "").lower() == "true"})
 
 
 def upload_and_finish(client: BatonClient, instance: dg.DagsterInstance, run_id: str,

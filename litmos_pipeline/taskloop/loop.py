@@ -16,6 +16,7 @@ import dagster as dg
 from litmos_pipeline.c1.client import BatonClient, task_kind
 from litmos_pipeline.c1.credentials import TokenSource
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
+from litmos_pipeline.taskloop import actions
 from litmos_pipeline.taskloop.requests import (
     PROVISION_KINDS,
     SERVED_KINDS,
@@ -119,6 +120,8 @@ class TaskLoop:
                                           fresh_snapshot(instance, targets, now), now))
             elif kind in PROVISION_KINDS and attempt is not None:
                 approvals.append((task, attempt))
+            elif kind in actions.TICK_KINDS:
+                actions.answer(client, instance, task, kind)
             elif kind not in SERVED_KINDS:
                 _answer_other(client, task, kind)
         return syncs + provision_requests(approvals, targets, heartbeat_s, limits)

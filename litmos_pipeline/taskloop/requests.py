@@ -13,7 +13,8 @@ import dagster as dg
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
 from litmos_pipeline.taskloop.tags import ATTEMPT_TAG, HEARTBEAT_TAG, batch_tags, task_tags
 
-PROVISION_KINDS = frozenset({"grant", "revoke", "create_account"})
+# An action invoke changes Litmos (a user disabled or enabled): it runs as provisioning does.
+PROVISION_KINDS = frozenset({"grant", "revoke", "create_account", "action_invoke"})
 SERVED_KINDS = PROVISION_KINDS | {"sync_full"}
 MAX_RUNS_PER_TICK = 20  # new runs a tick asks for (each launch costs the daemon ~0.4 s)
 # A deep queue is served in batches: up to this many tasks a run, one after another (each

@@ -55,6 +55,8 @@ def task_tags(task: baton.Task) -> dict[str, str]:
         tags["c1/principal"] = task.revoke.grant.principal.id.resource
     elif kind == "create_account":
         tags["c1/principal"] = task.create_account.account_info.login
+    elif kind == "action_invoke":
+        tags["c1/action"] = task.action_invoke.name
     return tags
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import duckdb
 
+from litmos_pipeline import catalog
 from litmos_pipeline.c1.c1z.encoding import RESOURCE_COLUMNS
 from litmos_pipeline.c1.c1z.errors import C1zInputError
 from litmos_pipeline.c1.c1z.schema import MAX_ID_BYTES
@@ -453,4 +454,11 @@ def write_c1z(
     source = DuckDBC1zSource(con, partition_rows=partition_rows, batch_rows=batch_rows)
     return write_from_source(dest, source, sync_id, started_at, ended_at,
                              discovered_at=discovered_at, zstd_level=zstd_level,
-                             file_mode=file_mode)
+                             file_mode=file_mode, immutable=state_entitlements())
+
+
+def state_entitlements() -> tuple[tuple[str, str], ...]:
+    """(resource type, slug) of the catalog's status entitlements (course completed,
+    in_progress): Litmos sets them, so C1 is told they cannot be requested."""
+    return tuple((rt.id, e.slug) for rt in catalog.CATALOG for e in rt.entitlements
+                 if e.state)

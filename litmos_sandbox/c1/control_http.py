@@ -89,13 +89,24 @@ class HttpHandler(BaseHTTPRequestHandler):
                 client_id, secret = sb.register_client(str(data.get("name") or "sandbox"))
                 return {"client_id": client_id, "client_secret": secret}
             if route == "/tasks/sync_full":
-                return {"task_id": sb.enqueue_sync_full()}
+                return {"task_id": sb.enqueue_sync_full(**_sync_full_args(data))}
             if route == "/tasks/grant":
                 return {"task_id": sb.enqueue_grant(*_grant_args(data))}
             if route == "/tasks/revoke":
                 return {"task_id": sb.enqueue_revoke(_revoke_arg(data))}
             if route == "/tasks/create_account":
                 return {"task_id": sb.enqueue_create_account(**_create_account_args(data))}
+            if route == "/tasks/action_invoke":
+                return {"task_id": sb.enqueue_action_invoke(str(data["name"]),
+                                                            str(data["user_id"]))}
+            if route == "/tasks/action_list_schemas":
+                return {"task_id": sb.enqueue_action_list_schemas(
+                    str(data.get("resource_type_id") or ""))}
+            if route == "/tasks/action_get_schema":
+                return {"task_id": sb.enqueue_action_get_schema(str(data["name"]))}
+            if route == "/tasks/action_status":
+                return {"task_id": sb.enqueue_action_status(str(data["id"]),
+                                                            str(data.get("name") or ""))}
             if route.startswith("/tasks/") and route.endswith("/cancel"):
                 task_id = route[len("/tasks/") : -len("/cancel")]
                 sb.cancel(task_id)
@@ -142,6 +153,8 @@ class HttpHandler(BaseHTTPRequestHandler):
             return {"uploads": [upload_json(u) for u in sb.uploads(task_id)]}
         if route == "/hellos":
             return {"hellos": [message_json(h) for h in sb.hellos]}
+        if route == "/capabilities":
+            return {"capabilities": sorted(sb.capabilities())}
         if route == "/events":
             return {"events": [vars(e) for e in sb.events]}
         raise _HttpError(404, f"no route GET {CONTROL_PREFIX}{route}")
@@ -195,6 +208,14 @@ def _grant_args(data: dict[str, Any]) -> tuple[v2.Entitlement | str, v2.Resource
     return entitlement, principal
 
 
+def _sync_full_args(data: dict[str, Any]) -> dict[str, Any]:
+    """Targets as `'<type>:<id>'` strings, type ids, the skip flags; all optional."""
+    return {"targets": tuple(str(t) for t in data.get("targets") or ()),
+            "resource_type_ids": tuple(str(t) for t in data.get("resource_type_ids") or ()),
+            "skip_entitlements_and_grants": bool(data.get("skip_entitlements_and_grants")),
+            "skip_grants": bool(data.get("skip_grants"))}
+
+
 def _revoke_arg(data: dict[str, Any]) -> v2.Grant | str:
     if "grant" in data:
         return json_format.ParseDict(data["grant"], v2.Grant())
@@ -214,4 +235,5 @@ def _create_account_args(data: dict[str, Any]) -> dict[str, Any]:
         "given_name": str(data["given_name"]),
         "family_name": str(data["family_name"]),
         "profile": profile if isinstance(profile, dict) else None,
+        "credential": str(data.get("credential") or "no_password"),
     }

@@ -28,8 +28,17 @@ from litmos_sandbox.c1.state import C1State
 class TasksMixin(C1State):
     """Queueing tasks and reading what happened to them."""
 
-    def enqueue_sync_full(self) -> str:
-        return self._enqueue("sync_full", baton.Task(sync_full=baton.Task.SyncFullTask()))
+    def enqueue_sync_full(self, *, targets: tuple[str, ...] = (),
+                          resource_type_ids: tuple[str, ...] = (),
+                          skip_entitlements_and_grants: bool = False,
+                          skip_grants: bool = False) -> str:
+        """A sync_full task; with `targets` (`'course:c1'`, …) a targeted one, as C1 sends
+        it after a change to those resources (connectors advertising targeted sync only)."""
+        sync = baton.Task.SyncFullTask(
+            targeted_sync_resources=[principal_from(t) for t in targets],
+            sync_resource_type_ids=list(resource_type_ids),
+            skip_entitlements_and_grants=skip_entitlements_and_grants, skip_grants=skip_grants)
+        return self._enqueue("sync_full", baton.Task(sync_full=sync))
 
     def enqueue_grant(
         self,
@@ -60,9 +69,12 @@ class TasksMixin(C1State):
         *,
         profile: dict[str, Any] | None = None,
         resource_type_id: str = ids.RESOURCE_TYPE_USER,
+        credential: str = "no_password",
     ) -> str:
         """A create_account task. The profile carries login/email/given_name/family_name
-        plus anything in `profile` (C1 sends the connector's account schema fields there)."""
+        plus anything in `profile` (C1 sends the connector's account schema fields there);
+        `credential` is the CredentialOptions case C1 picked (no_password, sso,
+        random_password)."""
         fields: dict[str, Any] = {
             "login": login,
             "email": email,
@@ -80,13 +92,35 @@ class TasksMixin(C1State):
         task = baton.Task(
             create_account=baton.Task.CreateAccountTask(
                 account_info=info,
-                credential_options=v2.CredentialOptions(
-                    no_password=v2.CredentialOptions.NoPassword()
-                ),
+                credential_options=_credential_options(credential),
                 resource_type_id=resource_type_id,
             )
         )
         return self._enqueue("create_account", task)
+
+    def enqueue_action_invoke(self, name: str, user_id: str,
+                              resource_type_id: str = ids.RESOURCE_TYPE_USER) -> str:
+        """An action_invoke task on a user (`disable_user`, `enable_user`); the user rides
+        in args as `resource_id`, the argument the action's schema names."""
+        args = struct_pb2.Struct()
+        args.update({"resource_id": user_id})
+        task = baton.Task(action_invoke=baton.Task.ActionInvokeTask(
+            name=name, args=args, resource_type_id=resource_type_id))
+        return self._enqueue("action_invoke", task)
+
+    def enqueue_action_list_schemas(self, resource_type_id: str = "") -> str:
+        task = baton.Task(action_list_schemas=baton.Task.ActionListSchemasTask(
+            resource_type_id=resource_type_id))
+        return self._enqueue("action_list_schemas", task)
+
+    def enqueue_action_get_schema(self, name: str) -> str:
+        task = baton.Task(action_get_schema=baton.Task.ActionGetSchemaTask(name=name))
+        return self._enqueue("action_get_schema", task)
+
+    def enqueue_action_status(self, action_id: str, name: str = "") -> str:
+        """A status task for the action an invoke started (its id: the invoke task's)."""
+        task = baton.Task(action_status=baton.Task.ActionStatusTask(name=name, id=action_id))
+        return self._enqueue("action_status", task)
 
     def enqueue_task(self, task: baton.Task) -> str:
         """Queue any Task message (its id is replaced by a fresh one)."""
@@ -150,7 +184,28 @@ class TasksMixin(C1State):
         with self._lock:
             return [copy.deepcopy(h) for h in self._hellos]
 
+    def capabilities(self) -> set[str]:
+        """The connector capabilities (`CAPABILITY_…` names) the newest Hello announced:
+        C1 offers a connector only the task kinds these cover."""
+        with self._lock:
+            if not self._hellos:
+                return set()
+            caps = self._hellos[-1].connector_metadata.capabilities.connector_capabilities
+        return {v2.Capability.Name(c) for c in caps}
+
     @property
     def events(self) -> list[Event]:
         with self._lock:
             return list(self._events)
+
+
+def _credential_options(credential: str) -> v2.CredentialOptions:
+    options = v2.CredentialOptions
+    cases = {
+        "no_password": lambda: options(no_password=options.NoPassword()),
+        "sso": lambda: options(sso=options.SSO(sso_provider="sandbox-idp")),
+        "random_password": lambda: options(random_password=options.RandomPassword(length=16)),
+    }
+    if credential not in cases:
+        raise ValueError(f"credential must be one of {sorted(cases)}, not {credential!r}")
+    return cases[credential]()

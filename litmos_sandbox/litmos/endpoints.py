@@ -87,7 +87,13 @@ class Endpoints:
         return self._one(call, "User", USER_FIELDS, self.tenant.user_detail(call.params[0]))
 
     def user_update(self, call: Call) -> Response:
-        user = self.tenant.update_user(call.params[0], object_fields(call.body, "User"))
+        values = object_fields(call.body, "User")
+        if not in_documented_order(values):
+            # As litmos-api.md warns: fields out of the documented order and Litmos
+            # ignores the update (answering as if it took it). Only a read-back tells.
+            user_id = call.params[0]
+            return self._one(call, "User", USER_FIELDS, self.tenant.user_detail(user_id))
+        user = self.tenant.update_user(call.params[0], values)
         return self._one(call, "User", USER_FIELDS, self.tenant.user_detail(user.id))
 
     def user_delete(self, call: Call) -> Response:
@@ -230,3 +236,10 @@ class Endpoints:
         rows = self.tenant.course_modules(call.params[0])
         start, limit = call.paging()
         return self._list(call, "Modules", "Module", MODULE_FIELDS, rows[start:start + limit])
+
+
+def in_documented_order(values: dict[str, object]) -> bool:
+    """The body's known user fields come in USER_FIELDS' order (others are not placed)."""
+    rank = {name: i for i, name in enumerate(USER_FIELDS)}
+    seen = [rank[name] for name in values if name in rank]
+    return seen == sorted(seen)

@@ -16,11 +16,21 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from litmos_pipeline.warehouse.c1z_source import DEFAULT_PARTITION_ROWS, write_c1z
+from litmos_pipeline.c1.c1z.writer import write_c1z as write_from_source
+from litmos_pipeline.warehouse.c1z_source import (
+    DEFAULT_PARTITION_ROWS,
+    DuckDBC1zSource,
+    write_c1z,
+)
 from tests.c1.test_c1z import ENDED, GRANTS, STARTED, SYNC_ID, _sqlite_bytes, build_tables
 
-C1Z_SHA256 = "d71d477cdec3662100b483290cb0ce8dbb4754bc0eb980bf87f254b044015a58"
-SQLITE_SHA256 = "97cc9e1a0c0d9d83f720b882e314ae92ed5db39baee1e4822dc04bf3a8784690"
+C1Z_SHA256 = "4d3254bed97a63170992ce92c7ca12939d8cf15ade429f7605625a579c876fb6"
+SQLITE_SHA256 = "ecbc94a166ede18747d855a01744835377fa18e3d47722252cf6517294931316"
+# The same tenant before course completed/in_progress carried EntitlementImmutable: the
+# writer asked for no immutable entitlements still writes exactly these bytes, so the
+# annotation is the only change (ids and every other row stay as they were).
+C1Z_SHA256_NO_IMMUTABLE = "d71d477cdec3662100b483290cb0ce8dbb4754bc0eb980bf87f254b044015a58"
+SQLITE_SHA256_NO_IMMUTABLE = "97cc9e1a0c0d9d83f720b882e314ae92ed5db39baee1e4822dc04bf3a8784690"
 
 
 @pytest.fixture
@@ -42,3 +52,13 @@ def test_bytes_of_a_fixed_tenant(tmp_path: Path, partition_rows: int) -> None:
                            partition_rows=partition_rows)
     assert hashlib.sha256(_sqlite_bytes(summary.path)).hexdigest() == SQLITE_SHA256
     assert summary.sha256 == C1Z_SHA256
+
+
+@pytest.mark.usefixtures("utc_clock")
+def test_the_immutability_annotation_is_the_only_change(tmp_path: Path) -> None:
+    with duckdb.connect() as con:
+        build_tables(con, GRANTS)
+        summary = write_from_source(tmp_path / "sync.c1z", DuckDBC1zSource(con), SYNC_ID,
+                                    STARTED, ENDED)
+    assert hashlib.sha256(_sqlite_bytes(summary.path)).hexdigest() == SQLITE_SHA256_NO_IMMUTABLE
+    assert summary.sha256 == C1Z_SHA256_NO_IMMUTABLE

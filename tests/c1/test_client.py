@@ -128,12 +128,40 @@ def test_hello_announces_host_capabilities_and_resource_types(
         for f in baton.BatonServiceHelloRequest.OSInfo.DESCRIPTOR.fields
     ), "the public schema requires every OSInfo field"
     caps = hello.connector_metadata.capabilities
-    assert set(caps.connector_capabilities) == {v2.CAPABILITY_PROVISION, v2.CAPABILITY_SYNC}
-    assert [c.resource_type.id for c in caps.resource_type_capabilities] == [
-        "user",
-        "team",
-        "course",
+    # Only what is served, sorted as the SDK sends them; resource types sorted by id.
+    assert list(caps.connector_capabilities) == [
+        v2.CAPABILITY_PROVISION, v2.CAPABILITY_SYNC, v2.CAPABILITY_ACCOUNT_PROVISIONING,
+        v2.CAPABILITY_ACTIONS,
     ]
+    assert sandbox.capabilities() == {
+        "CAPABILITY_PROVISION", "CAPABILITY_SYNC", "CAPABILITY_ACCOUNT_PROVISIONING",
+        "CAPABILITY_ACTIONS",
+    }
+    by_type = {c.resource_type.id: list(c.capabilities) for c in caps.resource_type_capabilities}
+    assert list(by_type) == ["course", "team", "user"]
+    assert by_type["user"] == [v2.CAPABILITY_SYNC, v2.CAPABILITY_ACCOUNT_PROVISIONING]
+    assert by_type["team"] == by_type["course"] == [v2.CAPABILITY_PROVISION, v2.CAPABILITY_SYNC]
+    details = caps.credential_details.capability_account_provisioning
+    assert list(details.supported_credential_options) == [
+        v2.CAPABILITY_DETAIL_CREDENTIAL_OPTION_NO_PASSWORD,
+        v2.CAPABILITY_DETAIL_CREDENTIAL_OPTION_SSO,
+    ]
+    assert details.preferred_credential_option in details.supported_credential_options
+
+
+def test_hello_carries_the_account_creation_schema(
+    sandbox: C1Sandbox, client: BatonClient
+) -> None:
+    client.hello()
+    [hello] = sandbox.hellos
+    fields = hello.connector_metadata.account_creation_schema.field_map
+    assert set(fields) == {"login", "email", "given_name", "family_name"}
+    assert sorted(fields, key=lambda k: fields[k].order) == [
+        "email", "given_name", "family_name", "login",
+    ]
+    assert all(fields[k].required for k in ("email", "given_name", "family_name"))
+    assert not fields["login"].required
+    assert all(f.WhichOneof("field") == "string_field" for f in fields.values())
 
 
 def test_empty_queue_gives_no_task_and_the_server_intervals(client: BatonClient) -> None:

@@ -18,6 +18,7 @@ from google.rpc import status_pb2
 
 from litmos_pipeline.c1.proto import baton_v1_pb2 as bv1
 from litmos_pipeline.c1.proto import baton_v1_pb2_grpc as bv1_grpc
+from litmos_pipeline.c1.proto import config_v1_pb2 as cfg1
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
 
 # --------------------------------------------------------------------------- wire decoding
@@ -120,15 +121,56 @@ EXPECTED_FIELDS: dict[type[Message], dict[str, int]] = {
     },
     v2.ConnectorMetadata: {
         "display_name": 1, "help_url": 2, "profile": 5, "annotations": 6, "description": 7,
-        "capabilities": 8,
+        "capabilities": 8, "account_creation_schema": 9,
     },
-    v2.ConnectorCapabilities: {"resource_type_capabilities": 1, "connector_capabilities": 2},
+    v2.ConnectorCapabilities: {
+        "resource_type_capabilities": 1, "connector_capabilities": 2, "credential_details": 3,
+    },
+    v2.CredentialDetails: {"capability_account_provisioning": 1},
+    v2.CredentialDetailsAccountProvisioning: {
+        "supported_credential_options": 1, "preferred_credential_option": 2,
+    },
+    v2.ConnectorAccountCreationSchema: {"field_map": 1},
+    v2.ConnectorAccountCreationSchema.Field: {
+        "display_name": 1, "required": 2, "description": 3, "placeholder": 4, "order": 5,
+        "deprecated": 6, "string_field": 100, "bool_field": 101, "string_list_field": 102,
+        "int_field": 103, "map_field": 104,
+    },
+    v2.ConnectorAccountCreationSchema.StringField: {"default_value": 1},
+    v2.EntitlementImmutable: {"source_id": 1, "metadata": 2},
+    v2.RateLimitDescription: {"status": 1, "limit": 2, "remaining": 3, "reset_at": 4},
+    v2.BatonActionSchema: {
+        "name": 1, "arguments": 2, "constraints": 3, "return_types": 4, "display_name": 5,
+        "description": 6, "action_type": 7, "resource_type_id": 8,
+    },
+    v2.InvokeActionResponse: {
+        "id": 1, "status": 2, "annotations": 3, "response": 4, "name": 5,
+    },
+    v2.GetActionStatusResponse: {
+        "name": 1, "id": 2, "status": 3, "annotations": 4, "response": 5,
+    },
+    v2.GetActionSchemaResponse: {"schema": 1, "annotations": 2},
+    v2.ListActionSchemasResponse: {"schemas": 1, "annotations": 2},
+    cfg1.Field: {
+        "name": 1, "display_name": 2, "description": 3, "placeholder": 4, "is_required": 5,
+        "is_ops": 6, "is_secret": 7, "string_field": 100, "bool_field": 102,
+        "resource_id_field": 105,
+    },
+    cfg1.Constraint: {
+        "kind": 1, "field_names": 2, "secondary_field_names": 3, "name": 4, "help_text": 5,
+        "is_field_group": 6,
+    },
     v2.ResourceTypeCapability: {"resource_type": 1, "capabilities": 2},
     bv1.Task: {
         "id": 1, "status": 2, "debug": 3, "none": 100, "hello": 101, "sync_full": 102,
         "grant": 103, "revoke": 104, "create_account": 105, "create_resource": 106,
-        "delete_resource": 107, "event_feed": 109,
+        "delete_resource": 107, "event_feed": 109, "action_list_schemas": 115,
+        "action_get_schema": 116, "action_invoke": 117, "action_status": 118,
     },
+    bv1.Task.ActionListSchemasTask: {"annotations": 1, "resource_type_id": 2},
+    bv1.Task.ActionGetSchemaTask: {"name": 1, "annotations": 2},
+    bv1.Task.ActionInvokeTask: {"name": 1, "args": 2, "annotations": 3, "resource_type_id": 4},
+    bv1.Task.ActionStatusTask: {"name": 1, "id": 2, "annotations": 3},
     bv1.Task.SyncFullTask: {
         "annotations": 1, "skip_expand_grants": 2, "skip_entitlements_and_grants": 3,
         "targeted_sync_resources": 4, "sync_resource_type_ids": 5, "skip_grants": 6,
@@ -184,6 +226,11 @@ EXPECTED_FULL_NAMES = {
     v2.GroupTrait: "c1.connector.v2.GroupTrait",
     v2.Grant: "c1.connector.v2.Grant",
     v2.CreateAccountResponse: "c1.connector.v2.CreateAccountResponse",
+    v2.EntitlementImmutable: "c1.connector.v2.EntitlementImmutable",
+    v2.RateLimitDescription: "c1.connector.v2.RateLimitDescription",
+    v2.InvokeActionResponse: "c1.connector.v2.InvokeActionResponse",
+    v2.ListActionSchemasResponse: "c1.connector.v2.ListActionSchemasResponse",
+    cfg1.Field: "c1.config.v1.Field",
     bv1.Task: "c1.connectorapi.baton.v1.Task",
     bv1.BatonServiceFinishTaskRequest: "c1.connectorapi.baton.v1.BatonServiceFinishTaskRequest",
 }
@@ -195,6 +242,7 @@ _WIRE_TYPE = {
     FieldDescriptor.TYPE_BOOL: 0,
     FieldDescriptor.TYPE_ENUM: 0,
     FieldDescriptor.TYPE_INT64: 0,
+    FieldDescriptor.TYPE_INT32: 0,
     FieldDescriptor.TYPE_UINT32: 0,
 }
 
@@ -204,7 +252,9 @@ def _set_one(msg: Message, field: FieldDescriptor) -> None:
     is_repeated = field.label == FieldDescriptor.LABEL_REPEATED
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         target = getattr(msg, field.name)
-        if is_repeated:
+        if field.message_type.GetOptions().map_entry:
+            target["k"].SetInParent()  # a map: one entry
+        elif is_repeated:
             target.add()
         else:
             target.SetInParent()
@@ -266,6 +316,22 @@ def test_enum_values_match_public_schema() -> None:
     assert v2.CAPABILITY_PROVISION == 1
     assert v2.CAPABILITY_SYNC == 2
     assert v2.CAPABILITY_ACCOUNT_PROVISIONING == 5
+    assert v2.CAPABILITY_ACTIONS == 10
+    assert v2.CAPABILITY_TARGETED_SYNC == 11
+    assert v2.CAPABILITY_SERVICE_MODE_TARGETED_SYNC == 13
+    assert v2.CAPABILITY_CREDENTIAL_ISSUE == 14
+    assert v2.CAPABILITY_DETAIL_CREDENTIAL_OPTION_NO_PASSWORD == 1
+    assert v2.CAPABILITY_DETAIL_CREDENTIAL_OPTION_SSO == 3
+    assert v2.CAPABILITY_DETAIL_CREDENTIAL_OPTION_CLIENT_SECRET == 8
+    assert v2.ACTION_TYPE_ACCOUNT_DISABLE == 4
+    assert v2.ACTION_TYPE_ACCOUNT_ENABLE == 5
+    assert v2.ACTION_TYPE_RESOURCE_DISABLE == 9
+    assert v2.BATON_ACTION_STATUS_RUNNING == 3
+    assert v2.BATON_ACTION_STATUS_COMPLETE == 4
+    assert v2.BATON_ACTION_STATUS_FAILED == 5
+    assert v2.RateLimitDescription.STATUS_OVERLIMIT == 2
+    assert v2.RateLimitDescription.STATUS_ERROR == 3
+    assert cfg1.CONSTRAINT_KIND_DEPENDENT_ON == 4
     assert bv1.Task.STATUS_PENDING == 1
     assert bv1.Task.STATUS_RUNNING == 3
     assert bv1.Task.STATUS_FINISHED == 4

@@ -207,3 +207,34 @@ def test_a_deep_queue_is_served_in_batches_each_task_once() -> None:
                                         tags=request.tags)  # queued, never started
         # Re-offered while their runs wait: none is asked for twice.
         assert tick(sensor, instance, res) == []
+
+
+def test_action_schemas_and_status_are_answered_in_the_tick() -> None:
+    from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
+
+    sensor = build_task_sensor(sync_job(), provision_job, interval_s=1, running=True)
+    with C1Sandbox() as c1, dg.instance_for_test() as instance:
+        res = resources(c1)
+        listed = c1.enqueue_action_list_schemas("user")
+        described = c1.enqueue_action_get_schema("enable_user")
+        unknown = c1.enqueue_action_get_schema("delete_user")
+        status = c1.enqueue_action_status("2" * 27, "disable_user")
+        invoke = c1.enqueue_action_invoke("disable_user", "u1")
+        requests = tick(sensor, instance, res)
+        # Only the invoke changes Litmos: it alone becomes a provisioning run.
+        assert [(r.run_key, r.job_name) for r in requests] == [(invoke, "litmos_provision")]
+        assert requests[0].tags["c1/action"] == "disable_user"
+
+        schemas = v2.ListActionSchemasResponse()
+        assert c1.finished(listed).response.Unpack(schemas)  # type: ignore[union-attr]
+        assert {(s.name, tuple(s.action_type), s.resource_type_id) for s in schemas.schemas} == {
+            ("disable_user", (v2.ACTION_TYPE_ACCOUNT_DISABLE,), "user"),
+            ("enable_user", (v2.ACTION_TYPE_ACCOUNT_ENABLE,), "user")}
+        schema = v2.GetActionSchemaResponse()
+        assert c1.finished(described).response.Unpack(schema)  # type: ignore[union-attr]
+        assert [a.name for a in schema.schema.arguments] == ["resource_id"]
+        refused = c1.finished(unknown)
+        assert refused is not None and refused.outcome == "error" and refused.non_retryable
+        answer = v2.GetActionStatusResponse()
+        assert c1.finished(status).response.Unpack(answer)  # type: ignore[union-attr]
+        assert answer.status == v2.BATON_ACTION_STATUS_UNKNOWN

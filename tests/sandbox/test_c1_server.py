@@ -368,3 +368,32 @@ def test_cli_serve_prints_ready_line_and_stops_on_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_targeted_sync_and_action_tasks_over_the_control_api(
+    sandbox: C1Sandbox, client: BatonClient
+) -> None:
+    api = sandbox.api_url + "/_sandbox"
+    sync_id = httpx.post(f"{api}/tasks/sync_full", json={
+        "targets": ["course:c9"], "resource_type_ids": ["course"], "skip_grants": True,
+    }).json()["task_id"]
+    invoke_id = httpx.post(f"{api}/tasks/action_invoke", json={
+        "name": "disable_user", "user_id": "u3"}).json()["task_id"]
+    status_id = httpx.post(f"{api}/tasks/action_status",
+                           json={"id": invoke_id}).json()["task_id"]
+    sync, _, _ = client.get_task()
+    assert sync is not None and sync.id == sync_id
+    [target] = sync.sync_full.targeted_sync_resources
+    assert (target.id.resource_type, target.id.resource) == ("course", "c9")
+    assert list(sync.sync_full.sync_resource_type_ids) == ["course"]
+    assert sync.sync_full.skip_grants and not sync.sync_full.skip_entitlements_and_grants
+    invoke, _, _ = client.get_task()
+    assert invoke is not None and invoke.id == invoke_id
+    assert invoke.action_invoke.name == "disable_user"
+    assert invoke.action_invoke.args.fields["resource_id"].string_value == "u3"
+    assert invoke.action_invoke.resource_type_id == "user"
+    status, _, _ = client.get_task()
+    assert status is not None and status.id == status_id
+    assert status.action_status.id == invoke_id
+    client.hello()
+    assert "CAPABILITY_ACTIONS" in httpx.get(f"{api}/capabilities").json()["capabilities"]

@@ -181,7 +181,11 @@ def entitlement_message(
     description: str | None,
     purpose: int | None,
     grantable_to: Iterable[pb.ResourceType],
+    immutable: bool = False,
 ) -> pb.Entitlement:
+    """The Entitlement a c1_entitlements row describes. `immutable`: a status the source
+    sets (course completion), marked with EntitlementImmutable so C1 offers no request
+    for it; its grants are still published."""
     expected = ids.entitlement_id(resource_type_id, resource_id, slug)
     if entitlement_id != expected:
         raise C1zInputError(f"entitlement {entitlement_id!r}: id must be {expected!r}")
@@ -194,6 +198,8 @@ def entitlement_message(
         slug=slug,
     )
     msg.grantable_to.extend(grantable_to)
+    if immutable:
+        msg.annotations.append(pack_any(pb.EntitlementImmutable()))
     return msg
 
 

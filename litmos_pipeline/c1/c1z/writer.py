@@ -12,7 +12,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,10 @@ DEFAULT_ZSTD_LEVEL = 2
 class _Writer:
     """One write_c1z call: a temp SQLite file filled from the source."""
 
-    def __init__(self, source: C1zSource, sync_id: str, discovered_at: str) -> None:
+    def __init__(self, source: C1zSource, sync_id: str, discovered_at: str,
+                 immutable: Collection[tuple[str, str]] = ()) -> None:
         self.source = source
+        self.immutable = frozenset(immutable)  # (resource type, slug) of status entitlements
         self.sync_id = sync_id
         self.discovered_at = discovered_at
         # Both are validated (KSUID / our own formatter), so they can be SQL literals,
@@ -139,7 +141,8 @@ class _Writer:
                     raise C1zInputError(f"c1_entitlements has duplicate entitlement_id {eid!r}")
                 seen.add(eid)
                 msg = entitlement_message(
-                    eid, rtype, rid, res_name, slug, name, desc, purpose, grantable_types
+                    eid, rtype, rid, res_name, slug, name, desc, purpose, grantable_types,
+                    immutable=(rtype, slug) in self.immutable,
                 )
                 out.append((rtype, rid, eid, serialize(msg)))
                 ent_ids.append(eid)
@@ -193,8 +196,12 @@ def write_c1z(
     discovered_at: datetime | None = None,
     zstd_level: int = DEFAULT_ZSTD_LEVEL,
     file_mode: int | None = None,
+    immutable: Collection[tuple[str, str]] = (),
 ) -> C1zSummary:
     """Write the model `source` reads as one finished full sync to a version-1 c1z at `dest`.
+
+    `immutable` names the (resource type, slug) entitlements that are a status, not
+    access: they carry EntitlementImmutable.
 
     Atomic: everything is built in a temp dir next to `dest` and renamed into place at
     the end; on any error nothing is left at `dest` (an existing file there is kept) and
@@ -222,7 +229,7 @@ def write_c1z(
         db_path = tmp_dir / "sync.db"
         with stage(stages, "validate"):
             source_counts = source.check()
-        writer = _Writer(source, sync_id, discovered)
+        writer = _Writer(source, sync_id, discovered, immutable)
         _load_records(writer, db_path, tmp_dir / "resources.db", started, ended, stages)
         _check_counts(source_counts, writer.counts)
         sqlite_bytes = db_path.stat().st_size

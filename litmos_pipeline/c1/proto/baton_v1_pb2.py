@@ -24,78 +24,87 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from litmos_pipeline.c1.proto import connector_v2_pb2 as litmos__pipeline_dot_c1_dot_proto_dot_connector__v2__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'litmos_pipeline/c1/proto/baton_v1.proto\x12\x18\x63\x31.connectorapi.baton.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a+litmos_pipeline/c1/proto/connector_v2.proto\"\xe2\x0f\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x35\n\x06status\x18\x02 \x01(\x0e\x32%.c1.connectorapi.baton.v1.Task.Status\x12\x37\n\x04none\x18\x64 \x01(\x0b\x32\'.c1.connectorapi.baton.v1.Task.NoneTaskH\x00\x12\x39\n\x05hello\x18\x65 \x01(\x0b\x32(.c1.connectorapi.baton.v1.Task.HelloTaskH\x00\x12@\n\tsync_full\x18\x66 \x01(\x0b\x32+.c1.connectorapi.baton.v1.Task.SyncFullTaskH\x00\x12\x39\n\x05grant\x18g \x01(\x0b\x32(.c1.connectorapi.baton.v1.Task.GrantTaskH\x00\x12;\n\x06revoke\x18h \x01(\x0b\x32).c1.connectorapi.baton.v1.Task.RevokeTaskH\x00\x12J\n\x0e\x63reate_account\x18i \x01(\x0b\x32\x30.c1.connectorapi.baton.v1.Task.CreateAccountTaskH\x00\x12L\n\x0f\x63reate_resource\x18j \x01(\x0b\x32\x31.c1.connectorapi.baton.v1.Task.CreateResourceTaskH\x00\x12L\n\x0f\x64\x65lete_resource\x18k \x01(\x0b\x32\x31.c1.connectorapi.baton.v1.Task.DeleteResourceTaskH\x00\x12\x42\n\nevent_feed\x18m \x01(\x0b\x32,.c1.connectorapi.baton.v1.Task.EventFeedTaskH\x00\x12\r\n\x05\x64\x65\x62ug\x18\x03 \x01(\x08\x1a\x35\n\x08NoneTask\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x1a\x36\n\tHelloTask\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x1a\x84\x02\n\x0cSyncFullTask\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x12\x1a\n\x12skip_expand_grants\x18\x02 \x01(\x08\x12$\n\x1cskip_entitlements_and_grants\x18\x03 \x01(\x08\x12:\n\x17targeted_sync_resources\x18\x04 \x03(\x0b\x32\x19.c1.connector.v2.Resource\x12\x1e\n\x16sync_resource_type_ids\x18\x05 \x03(\t\x12\x13\n\x0bskip_grants\x18\x06 \x01(\x08\x12\x16\n\x0estorage_engine\x18\x07 \x01(\t\x1ah\n\rEventFeedTask\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x12,\n\x08start_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\xc4\x01\n\tGrantTask\x12\x31\n\x0b\x65ntitlement\x18\x01 \x01(\x0b\x32\x1c.c1.connector.v2.Entitlement\x12,\n\tprincipal\x18\x02 \x01(\x0b\x32\x19.c1.connector.v2.Resource\x12)\n\x0b\x61nnotations\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\x12+\n\x08\x64uration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x1a^\n\nRevokeTask\x12%\n\x05grant\x18\x01 \x01(\x0b\x32\x16.c1.connector.v2.Grant\x12)\n\x0b\x61nnotations\x18\x02 \x03(\x0b\x32\x14.google.protobuf.Any\x1a\xe0\x01\n\x11\x43reateAccountTask\x12\x32\n\x0c\x61\x63\x63ount_info\x18\x01 \x01(\x0b\x32\x1c.c1.connector.v2.AccountInfo\x12>\n\x12\x63redential_options\x18\x02 \x01(\x0b\x32\".c1.connector.v2.CredentialOptions\x12=\n\x12\x65ncryption_configs\x18\x03 \x03(\x0b\x32!.c1.connector.v2.EncryptionConfig\x12\x18\n\x10resource_type_id\x18\x04 \x01(\t\x1a\x41\n\x12\x43reateResourceTask\x12+\n\x08resource\x18\x01 \x01(\x0b\x32\x19.c1.connector.v2.Resource\x1a\x7f\n\x12\x44\x65leteResourceTask\x12\x30\n\x0bresource_id\x18\x01 \x01(\x0b\x32\x1b.c1.connector.v2.ResourceId\x12\x37\n\x12parent_resource_id\x18\x02 \x01(\x0b\x32\x1b.c1.connector.v2.ResourceId\"s\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTATUS_PENDING\x10\x01\x12\x14\n\x10STATUS_SCHEDULED\x10\x02\x12\x12\n\x0eSTATUS_RUNNING\x10\x03\x12\x13\n\x0fSTATUS_FINISHED\x10\x04\x42\x0b\n\ttask_type\"\xcc\x04\n\x18\x42\x61tonServiceHelloRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12P\n\nbuild_info\x18\x03 \x01(\x0b\x32<.c1.connectorapi.baton.v1.BatonServiceHelloRequest.BuildInfo\x12J\n\x07os_info\x18\x04 \x01(\x0b\x32\x39.c1.connectorapi.baton.v1.BatonServiceHelloRequest.OSInfo\x12>\n\x12\x63onnector_metadata\x18\x05 \x01(\x0b\x32\".c1.connector.v2.ConnectorMetadata\x12)\n\x0b\x61nnotations\x18\x06 \x03(\x0b\x32\x14.google.protobuf.Any\x1aK\n\tBuildInfo\x12\x14\n\x0clang_version\x18\x01 \x01(\t\x12\x0f\n\x07package\x18\x02 \x01(\t\x12\x17\n\x0fpackage_version\x18\x03 \x01(\t\x1a\xb7\x01\n\x06OSInfo\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x10\n\x08platform\x18\x03 \x01(\t\x12\x18\n\x10platform_version\x18\x04 \x01(\t\x12\x17\n\x0fplatform_family\x18\x05 \x01(\t\x12\x16\n\x0ekernel_version\x18\x06 \x01(\t\x12\x13\n\x0bkernel_arch\x18\x07 \x01(\t\x12\x1d\n\x15virtualization_system\x18\x08 \x01(\t\"F\n\x19\x42\x61tonServiceHelloResponse\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\"-\n\x1a\x42\x61tonServiceGetTaskRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\"\xd7\x01\n\x1b\x42\x61tonServiceGetTaskResponse\x12,\n\x04task\x18\x01 \x01(\x0b\x32\x1e.c1.connectorapi.baton.v1.Task\x12,\n\tnext_poll\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0enext_heartbeat\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x0b\x61nnotations\x18\x04 \x03(\x0b\x32\x14.google.protobuf.Any\"\x84\x01\n\x1b\x42\x61tonServiceGetTasksRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x16\n\x0eknown_task_ids\x18\x03 \x03(\t\x12)\n\x0b\x61nnotations\x18\x04 \x03(\x0b\x32\x14.google.protobuf.Any\"\xd9\x01\n\x1c\x42\x61tonServiceGetTasksResponse\x12-\n\x05tasks\x18\x01 \x03(\x0b\x32\x1e.c1.connectorapi.baton.v1.Task\x12,\n\tnext_poll\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0enext_heartbeat\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x0b\x61nnotations\x18\x04 \x03(\x0b\x32\x14.google.protobuf.Any\"}\n\x1c\x42\x61tonServiceHeartbeatRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12)\n\x0b\x61nnotations\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\x12\x10\n\x08task_ids\x18\x04 \x03(\t\"\xac\x01\n\x1d\x42\x61tonServiceHeartbeatResponse\x12\x31\n\x0enext_heartbeat\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tcancelled\x18\x02 \x01(\x08\x12)\n\x0b\x61nnotations\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\x12\x1a\n\x12\x63\x61ncelled_task_ids\x18\x04 \x03(\t\"\xf8\x03\n\x1e\x42\x61tonServiceUploadAssetRequest\x12[\n\x08metadata\x18\x64 \x01(\x0b\x32G.c1.connectorapi.baton.v1.BatonServiceUploadAssetRequest.UploadMetadataH\x00\x12S\n\x04\x64\x61ta\x18\x65 \x01(\x0b\x32\x43.c1.connectorapi.baton.v1.BatonServiceUploadAssetRequest.UploadDataH\x00\x12Q\n\x03\x65of\x18\x66 \x01(\x0b\x32\x42.c1.connectorapi.baton.v1.BatonServiceUploadAssetRequest.UploadEOFH\x00\x1a]\n\x0eUploadMetadata\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12)\n\x0b\x61nnotations\x18\x04 \x03(\x0b\x32\x14.google.protobuf.Any\x1a\x1a\n\nUploadData\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x1aO\n\tUploadEOF\x12\x17\n\x0fsha256_checksum\x18\x01 \x01(\x0c\x12)\n\x0b\x61nnotations\x18\x02 \x03(\x0b\x32\x14.google.protobuf.AnyB\x05\n\x03msg\"L\n\x1f\x42\x61tonServiceUploadAssetResponse\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\"\xe9\x03\n\x1d\x42\x61tonServiceFinishTaskRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12N\n\x05\x65rror\x18\x64 \x01(\x0b\x32=.c1.connectorapi.baton.v1.BatonServiceFinishTaskRequest.ErrorH\x00\x12R\n\x07success\x18\x65 \x01(\x0b\x32?.c1.connectorapi.baton.v1.BatonServiceFinishTaskRequest.SuccessH\x00\x1aq\n\x05\x45rror\x12\x15\n\rnon_retryable\x18\x01 \x01(\x08\x12)\n\x0b\x61nnotations\x18\x02 \x03(\x0b\x32\x14.google.protobuf.Any\x12&\n\x08response\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x1a\\\n\x07Success\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x12&\n\x08response\x18\x02 \x01(\x0b\x32\x14.google.protobuf.AnyB\r\n\x0b\x66inal_state\"K\n\x1e\x42\x61tonServiceFinishTaskResponse\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any2\x86\x06\n\x0c\x42\x61tonService\x12r\n\x05Hello\x12\x32.c1.connectorapi.baton.v1.BatonServiceHelloRequest\x1a\x33.c1.connectorapi.baton.v1.BatonServiceHelloResponse\"\x00\x12x\n\x07GetTask\x12\x34.c1.connectorapi.baton.v1.BatonServiceGetTaskRequest\x1a\x35.c1.connectorapi.baton.v1.BatonServiceGetTaskResponse\"\x00\x12{\n\x08GetTasks\x12\x35.c1.connectorapi.baton.v1.BatonServiceGetTasksRequest\x1a\x36.c1.connectorapi.baton.v1.BatonServiceGetTasksResponse\"\x00\x12~\n\tHeartbeat\x12\x36.c1.connectorapi.baton.v1.BatonServiceHeartbeatRequest\x1a\x37.c1.connectorapi.baton.v1.BatonServiceHeartbeatResponse\"\x00\x12\x81\x01\n\nFinishTask\x12\x37.c1.connectorapi.baton.v1.BatonServiceFinishTaskRequest\x1a\x38.c1.connectorapi.baton.v1.BatonServiceFinishTaskResponse\"\x00\x12\x86\x01\n\x0bUploadAsset\x12\x38.c1.connectorapi.baton.v1.BatonServiceUploadAssetRequest\x1a\x39.c1.connectorapi.baton.v1.BatonServiceUploadAssetResponse\"\x00(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'litmos_pipeline/c1/proto/baton_v1.proto\x12\x18\x63\x31.connectorapi.baton.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a+litmos_pipeline/c1/proto/connector_v2.proto\"\xb2\x15\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x35\n\x06status\x18\x02 \x01(\x0e\x32%.c1.connectorapi.baton.v1.Task.Status\x12\x37\n\x04none\x18\x64 \x01(\x0b\x32\'.c1.connectorapi.baton.v1.Task.NoneTaskH\x00\x12\x39\n\x05hello\x18\x65 \x01(\x0b\x32(.c1.connectorapi.baton.v1.Task.HelloTaskH\x00\x12@\n\tsync_full\x18\x66 \x01(\x0b\x32+.c1.connectorapi.baton.v1.Task.SyncFullTaskH\x00\x12\x39\n\x05grant\x18g \x01(\x0b\x32(.c1.connectorapi.baton.v1.Task.GrantTaskH\x00\x12;\n\x06revoke\x18h \x01(\x0b\x32).c1.connectorapi.baton.v1.Task.RevokeTaskH\x00\x12J\n\x0e\x63reate_account\x18i \x01(\x0b\x32\x30.c1.connectorapi.baton.v1.Task.CreateAccountTaskH\x00\x12L\n\x0f\x63reate_resource\x18j \x01(\x0b\x32\x31.c1.connectorapi.baton.v1.Task.CreateResourceTaskH\x00\x12L\n\x0f\x64\x65lete_resource\x18k \x01(\x0b\x32\x31.c1.connectorapi.baton.v1.Task.DeleteResourceTaskH\x00\x12\x42\n\nevent_feed\x18m \x01(\x0b\x32,.c1.connectorapi.baton.v1.Task.EventFeedTaskH\x00\x12S\n\x13\x61\x63tion_list_schemas\x18s \x01(\x0b\x32\x34.c1.connectorapi.baton.v1.Task.ActionListSchemasTaskH\x00\x12O\n\x11\x61\x63tion_get_schema\x18t \x01(\x0b\x32\x32.c1.connectorapi.baton.v1.Task.ActionGetSchemaTaskH\x00\x12H\n\raction_invoke\x18u \x01(\x0b\x32/.c1.connectorapi.baton.v1.Task.ActionInvokeTaskH\x00\x12H\n\raction_status\x18v \x01(\x0b\x32/.c1.connectorapi.baton.v1.Task.ActionStatusTaskH\x00\x12\r\n\x05\x64\x65\x62ug\x18\x03 \x01(\x08\x1a\x35\n\x08NoneTask\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x1a\x36\n\tHelloTask\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x1a\x84\x02\n\x0cSyncFullTask\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x12\x1a\n\x12skip_expand_grants\x18\x02 \x01(\x08\x12$\n\x1cskip_entitlements_and_grants\x18\x03 \x01(\x08\x12:\n\x17targeted_sync_resources\x18\x04 \x03(\x0b\x32\x19.c1.connector.v2.Resource\x12\x1e\n\x16sync_resource_type_ids\x18\x05 \x03(\t\x12\x13\n\x0bskip_grants\x18\x06 \x01(\x08\x12\x16\n\x0estorage_engine\x18\x07 \x01(\t\x1ah\n\rEventFeedTask\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x12,\n\x08start_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\xc4\x01\n\tGrantTask\x12\x31\n\x0b\x65ntitlement\x18\x01 \x01(\x0b\x32\x1c.c1.connector.v2.Entitlement\x12,\n\tprincipal\x18\x02 \x01(\x0b\x32\x19.c1.connector.v2.Resource\x12)\n\x0b\x61nnotations\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\x12+\n\x08\x64uration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x1a^\n\nRevokeTask\x12%\n\x05grant\x18\x01 \x01(\x0b\x32\x16.c1.connector.v2.Grant\x12)\n\x0b\x61nnotations\x18\x02 \x03(\x0b\x32\x14.google.protobuf.Any\x1a\xe0\x01\n\x11\x43reateAccountTask\x12\x32\n\x0c\x61\x63\x63ount_info\x18\x01 \x01(\x0b\x32\x1c.c1.connector.v2.AccountInfo\x12>\n\x12\x63redential_options\x18\x02 \x01(\x0b\x32\".c1.connector.v2.CredentialOptions\x12=\n\x12\x65ncryption_configs\x18\x03 \x03(\x0b\x32!.c1.connector.v2.EncryptionConfig\x12\x18\n\x10resource_type_id\x18\x04 \x01(\t\x1a\x41\n\x12\x43reateResourceTask\x12+\n\x08resource\x18\x01 \x01(\x0b\x32\x19.c1.connector.v2.Resource\x1a\x7f\n\x12\x44\x65leteResourceTask\x12\x30\n\x0bresource_id\x18\x01 \x01(\x0b\x32\x1b.c1.connector.v2.ResourceId\x12\x37\n\x12parent_resource_id\x18\x02 \x01(\x0b\x32\x1b.c1.connector.v2.ResourceId\x1a\\\n\x15\x41\x63tionListSchemasTask\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x12\x18\n\x10resource_type_id\x18\x02 \x01(\t\x1aN\n\x13\x41\x63tionGetSchemaTask\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x0b\x61nnotations\x18\x02 \x03(\x0b\x32\x14.google.protobuf.Any\x1a\x8c\x01\n\x10\x41\x63tionInvokeTask\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04\x61rgs\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12)\n\x0b\x61nnotations\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\x12\x18\n\x10resource_type_id\x18\x04 \x01(\t\x1aW\n\x10\x41\x63tionStatusTask\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12)\n\x0b\x61nnotations\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\"s\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTATUS_PENDING\x10\x01\x12\x14\n\x10STATUS_SCHEDULED\x10\x02\x12\x12\n\x0eSTATUS_RUNNING\x10\x03\x12\x13\n\x0fSTATUS_FINISHED\x10\x04\x42\x0b\n\ttask_type\"\xcc\x04\n\x18\x42\x61tonServiceHelloRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12P\n\nbuild_info\x18\x03 \x01(\x0b\x32<.c1.connectorapi.baton.v1.BatonServiceHelloRequest.BuildInfo\x12J\n\x07os_info\x18\x04 \x01(\x0b\x32\x39.c1.connectorapi.baton.v1.BatonServiceHelloRequest.OSInfo\x12>\n\x12\x63onnector_metadata\x18\x05 \x01(\x0b\x32\".c1.connector.v2.ConnectorMetadata\x12)\n\x0b\x61nnotations\x18\x06 \x03(\x0b\x32\x14.google.protobuf.Any\x1aK\n\tBuildInfo\x12\x14\n\x0clang_version\x18\x01 \x01(\t\x12\x0f\n\x07package\x18\x02 \x01(\t\x12\x17\n\x0fpackage_version\x18\x03 \x01(\t\x1a\xb7\x01\n\x06OSInfo\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x10\n\x08platform\x18\x03 \x01(\t\x12\x18\n\x10platform_version\x18\x04 \x01(\t\x12\x17\n\x0fplatform_family\x18\x05 \x01(\t\x12\x16\n\x0ekernel_version\x18\x06 \x01(\t\x12\x13\n\x0bkernel_arch\x18\x07 \x01(\t\x12\x1d\n\x15virtualization_system\x18\x08 \x01(\t\"F\n\x19\x42\x61tonServiceHelloResponse\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\"-\n\x1a\x42\x61tonServiceGetTaskRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\"\xd7\x01\n\x1b\x42\x61tonServiceGetTaskResponse\x12,\n\x04task\x18\x01 \x01(\x0b\x32\x1e.c1.connectorapi.baton.v1.Task\x12,\n\tnext_poll\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0enext_heartbeat\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x0b\x61nnotations\x18\x04 \x03(\x0b\x32\x14.google.protobuf.Any\"\x84\x01\n\x1b\x42\x61tonServiceGetTasksRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x16\n\x0eknown_task_ids\x18\x03 \x03(\t\x12)\n\x0b\x61nnotations\x18\x04 \x03(\x0b\x32\x14.google.protobuf.Any\"\xd9\x01\n\x1c\x42\x61tonServiceGetTasksResponse\x12-\n\x05tasks\x18\x01 \x03(\x0b\x32\x1e.c1.connectorapi.baton.v1.Task\x12,\n\tnext_poll\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0enext_heartbeat\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x0b\x61nnotations\x18\x04 \x03(\x0b\x32\x14.google.protobuf.Any\"}\n\x1c\x42\x61tonServiceHeartbeatRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12)\n\x0b\x61nnotations\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\x12\x10\n\x08task_ids\x18\x04 \x03(\t\"\xac\x01\n\x1d\x42\x61tonServiceHeartbeatResponse\x12\x31\n\x0enext_heartbeat\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tcancelled\x18\x02 \x01(\x08\x12)\n\x0b\x61nnotations\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\x12\x1a\n\x12\x63\x61ncelled_task_ids\x18\x04 \x03(\t\"\xf8\x03\n\x1e\x42\x61tonServiceUploadAssetRequest\x12[\n\x08metadata\x18\x64 \x01(\x0b\x32G.c1.connectorapi.baton.v1.BatonServiceUploadAssetRequest.UploadMetadataH\x00\x12S\n\x04\x64\x61ta\x18\x65 \x01(\x0b\x32\x43.c1.connectorapi.baton.v1.BatonServiceUploadAssetRequest.UploadDataH\x00\x12Q\n\x03\x65of\x18\x66 \x01(\x0b\x32\x42.c1.connectorapi.baton.v1.BatonServiceUploadAssetRequest.UploadEOFH\x00\x1a]\n\x0eUploadMetadata\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12)\n\x0b\x61nnotations\x18\x04 \x03(\x0b\x32\x14.google.protobuf.Any\x1a\x1a\n\nUploadData\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x1aO\n\tUploadEOF\x12\x17\n\x0fsha256_checksum\x18\x01 \x01(\x0c\x12)\n\x0b\x61nnotations\x18\x02 \x03(\x0b\x32\x14.google.protobuf.AnyB\x05\n\x03msg\"L\n\x1f\x42\x61tonServiceUploadAssetResponse\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\"\xe9\x03\n\x1d\x42\x61tonServiceFinishTaskRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12N\n\x05\x65rror\x18\x64 \x01(\x0b\x32=.c1.connectorapi.baton.v1.BatonServiceFinishTaskRequest.ErrorH\x00\x12R\n\x07success\x18\x65 \x01(\x0b\x32?.c1.connectorapi.baton.v1.BatonServiceFinishTaskRequest.SuccessH\x00\x1aq\n\x05\x45rror\x12\x15\n\rnon_retryable\x18\x01 \x01(\x08\x12)\n\x0b\x61nnotations\x18\x02 \x03(\x0b\x32\x14.google.protobuf.Any\x12&\n\x08response\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x1a\\\n\x07Success\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x12&\n\x08response\x18\x02 \x01(\x0b\x32\x14.google.protobuf.AnyB\r\n\x0b\x66inal_state\"K\n\x1e\x42\x61tonServiceFinishTaskResponse\x12)\n\x0b\x61nnotations\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any2\x86\x06\n\x0c\x42\x61tonService\x12r\n\x05Hello\x12\x32.c1.connectorapi.baton.v1.BatonServiceHelloRequest\x1a\x33.c1.connectorapi.baton.v1.BatonServiceHelloResponse\"\x00\x12x\n\x07GetTask\x12\x34.c1.connectorapi.baton.v1.BatonServiceGetTaskRequest\x1a\x35.c1.connectorapi.baton.v1.BatonServiceGetTaskResponse\"\x00\x12{\n\x08GetTasks\x12\x35.c1.connectorapi.baton.v1.BatonServiceGetTasksRequest\x1a\x36.c1.connectorapi.baton.v1.BatonServiceGetTasksResponse\"\x00\x12~\n\tHeartbeat\x12\x36.c1.connectorapi.baton.v1.BatonServiceHeartbeatRequest\x1a\x37.c1.connectorapi.baton.v1.BatonServiceHeartbeatResponse\"\x00\x12\x81\x01\n\nFinishTask\x12\x37.c1.connectorapi.baton.v1.BatonServiceFinishTaskRequest\x1a\x38.c1.connectorapi.baton.v1.BatonServiceFinishTaskResponse\"\x00\x12\x86\x01\n\x0bUploadAsset\x12\x38.c1.connectorapi.baton.v1.BatonServiceUploadAssetRequest\x1a\x39.c1.connectorapi.baton.v1.BatonServiceUploadAssetResponse\"\x00(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'litmos_pipeline.c1.proto.baton_v1_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TASK']._serialized_start=232
-  _globals['_TASK']._serialized_end=2250
-  _globals['_TASK_NONETASK']._serialized_start=924
-  _globals['_TASK_NONETASK']._serialized_end=977
-  _globals['_TASK_HELLOTASK']._serialized_start=979
-  _globals['_TASK_HELLOTASK']._serialized_end=1033
-  _globals['_TASK_SYNCFULLTASK']._serialized_start=1036
-  _globals['_TASK_SYNCFULLTASK']._serialized_end=1296
-  _globals['_TASK_EVENTFEEDTASK']._serialized_start=1298
-  _globals['_TASK_EVENTFEEDTASK']._serialized_end=1402
-  _globals['_TASK_GRANTTASK']._serialized_start=1405
-  _globals['_TASK_GRANTTASK']._serialized_end=1601
-  _globals['_TASK_REVOKETASK']._serialized_start=1603
-  _globals['_TASK_REVOKETASK']._serialized_end=1697
-  _globals['_TASK_CREATEACCOUNTTASK']._serialized_start=1700
-  _globals['_TASK_CREATEACCOUNTTASK']._serialized_end=1924
-  _globals['_TASK_CREATERESOURCETASK']._serialized_start=1926
-  _globals['_TASK_CREATERESOURCETASK']._serialized_end=1991
-  _globals['_TASK_DELETERESOURCETASK']._serialized_start=1993
-  _globals['_TASK_DELETERESOURCETASK']._serialized_end=2120
-  _globals['_TASK_STATUS']._serialized_start=2122
-  _globals['_TASK_STATUS']._serialized_end=2237
-  _globals['_BATONSERVICEHELLOREQUEST']._serialized_start=2253
-  _globals['_BATONSERVICEHELLOREQUEST']._serialized_end=2841
-  _globals['_BATONSERVICEHELLOREQUEST_BUILDINFO']._serialized_start=2580
-  _globals['_BATONSERVICEHELLOREQUEST_BUILDINFO']._serialized_end=2655
-  _globals['_BATONSERVICEHELLOREQUEST_OSINFO']._serialized_start=2658
-  _globals['_BATONSERVICEHELLOREQUEST_OSINFO']._serialized_end=2841
-  _globals['_BATONSERVICEHELLORESPONSE']._serialized_start=2843
-  _globals['_BATONSERVICEHELLORESPONSE']._serialized_end=2913
-  _globals['_BATONSERVICEGETTASKREQUEST']._serialized_start=2915
-  _globals['_BATONSERVICEGETTASKREQUEST']._serialized_end=2960
-  _globals['_BATONSERVICEGETTASKRESPONSE']._serialized_start=2963
-  _globals['_BATONSERVICEGETTASKRESPONSE']._serialized_end=3178
-  _globals['_BATONSERVICEGETTASKSREQUEST']._serialized_start=3181
-  _globals['_BATONSERVICEGETTASKSREQUEST']._serialized_end=3313
-  _globals['_BATONSERVICEGETTASKSRESPONSE']._serialized_start=3316
-  _globals['_BATONSERVICEGETTASKSRESPONSE']._serialized_end=3533
-  _globals['_BATONSERVICEHEARTBEATREQUEST']._serialized_start=3535
-  _globals['_BATONSERVICEHEARTBEATREQUEST']._serialized_end=3660
-  _globals['_BATONSERVICEHEARTBEATRESPONSE']._serialized_start=3663
-  _globals['_BATONSERVICEHEARTBEATRESPONSE']._serialized_end=3835
-  _globals['_BATONSERVICEUPLOADASSETREQUEST']._serialized_start=3838
-  _globals['_BATONSERVICEUPLOADASSETREQUEST']._serialized_end=4342
-  _globals['_BATONSERVICEUPLOADASSETREQUEST_UPLOADMETADATA']._serialized_start=4133
-  _globals['_BATONSERVICEUPLOADASSETREQUEST_UPLOADMETADATA']._serialized_end=4226
-  _globals['_BATONSERVICEUPLOADASSETREQUEST_UPLOADDATA']._serialized_start=4228
-  _globals['_BATONSERVICEUPLOADASSETREQUEST_UPLOADDATA']._serialized_end=4254
-  _globals['_BATONSERVICEUPLOADASSETREQUEST_UPLOADEOF']._serialized_start=4256
-  _globals['_BATONSERVICEUPLOADASSETREQUEST_UPLOADEOF']._serialized_end=4335
-  _globals['_BATONSERVICEUPLOADASSETRESPONSE']._serialized_start=4344
-  _globals['_BATONSERVICEUPLOADASSETRESPONSE']._serialized_end=4420
-  _globals['_BATONSERVICEFINISHTASKREQUEST']._serialized_start=4423
-  _globals['_BATONSERVICEFINISHTASKREQUEST']._serialized_end=4912
-  _globals['_BATONSERVICEFINISHTASKREQUEST_ERROR']._serialized_start=4690
-  _globals['_BATONSERVICEFINISHTASKREQUEST_ERROR']._serialized_end=4803
-  _globals['_BATONSERVICEFINISHTASKREQUEST_SUCCESS']._serialized_start=4805
-  _globals['_BATONSERVICEFINISHTASKREQUEST_SUCCESS']._serialized_end=4897
-  _globals['_BATONSERVICEFINISHTASKRESPONSE']._serialized_start=4914
-  _globals['_BATONSERVICEFINISHTASKRESPONSE']._serialized_end=4989
-  _globals['_BATONSERVICE']._serialized_start=4992
-  _globals['_BATONSERVICE']._serialized_end=5766
+  _globals['_TASK']._serialized_start=262
+  _globals['_TASK']._serialized_end=3000
+  _globals['_TASK_NONETASK']._serialized_start=1268
+  _globals['_TASK_NONETASK']._serialized_end=1321
+  _globals['_TASK_HELLOTASK']._serialized_start=1323
+  _globals['_TASK_HELLOTASK']._serialized_end=1377
+  _globals['_TASK_SYNCFULLTASK']._serialized_start=1380
+  _globals['_TASK_SYNCFULLTASK']._serialized_end=1640
+  _globals['_TASK_EVENTFEEDTASK']._serialized_start=1642
+  _globals['_TASK_EVENTFEEDTASK']._serialized_end=1746
+  _globals['_TASK_GRANTTASK']._serialized_start=1749
+  _globals['_TASK_GRANTTASK']._serialized_end=1945
+  _globals['_TASK_REVOKETASK']._serialized_start=1947
+  _globals['_TASK_REVOKETASK']._serialized_end=2041
+  _globals['_TASK_CREATEACCOUNTTASK']._serialized_start=2044
+  _globals['_TASK_CREATEACCOUNTTASK']._serialized_end=2268
+  _globals['_TASK_CREATERESOURCETASK']._serialized_start=2270
+  _globals['_TASK_CREATERESOURCETASK']._serialized_end=2335
+  _globals['_TASK_DELETERESOURCETASK']._serialized_start=2337
+  _globals['_TASK_DELETERESOURCETASK']._serialized_end=2464
+  _globals['_TASK_ACTIONLISTSCHEMASTASK']._serialized_start=2466
+  _globals['_TASK_ACTIONLISTSCHEMASTASK']._serialized_end=2558
+  _globals['_TASK_ACTIONGETSCHEMATASK']._serialized_start=2560
+  _globals['_TASK_ACTIONGETSCHEMATASK']._serialized_end=2638
+  _globals['_TASK_ACTIONINVOKETASK']._serialized_start=2641
+  _globals['_TASK_ACTIONINVOKETASK']._serialized_end=2781
+  _globals['_TASK_ACTIONSTATUSTASK']._serialized_start=2783
+  _globals['_TASK_ACTIONSTATUSTASK']._serialized_end=2870
+  _globals['_TASK_STATUS']._serialized_start=2872
+  _globals['_TASK_STATUS']._serialized_end=2987
+  _globals['_BATONSERVICEHELLOREQUEST']._serialized_start=3003
+  _globals['_BATONSERVICEHELLOREQUEST']._serialized_end=3591
+  _globals['_BATONSERVICEHELLOREQUEST_BUILDINFO']._serialized_start=3330
+  _globals['_BATONSERVICEHELLOREQUEST_BUILDINFO']._serialized_end=3405
+  _globals['_BATONSERVICEHELLOREQUEST_OSINFO']._serialized_start=3408
+  _globals['_BATONSERVICEHELLOREQUEST_OSINFO']._serialized_end=3591
+  _globals['_BATONSERVICEHELLORESPONSE']._serialized_start=3593
+  _globals['_BATONSERVICEHELLORESPONSE']._serialized_end=3663
+  _globals['_BATONSERVICEGETTASKREQUEST']._serialized_start=3665
+  _globals['_BATONSERVICEGETTASKREQUEST']._serialized_end=3710
+  _globals['_BATONSERVICEGETTASKRESPONSE']._serialized_start=3713
+  _globals['_BATONSERVICEGETTASKRESPONSE']._serialized_end=3928
+  _globals['_BATONSERVICEGETTASKSREQUEST']._serialized_start=3931
+  _globals['_BATONSERVICEGETTASKSREQUEST']._serialized_end=4063
+  _globals['_BATONSERVICEGETTASKSRESPONSE']._serialized_start=4066
+  _globals['_BATONSERVICEGETTASKSRESPONSE']._serialized_end=4283
+  _globals['_BATONSERVICEHEARTBEATREQUEST']._serialized_start=4285
+  _globals['_BATONSERVICEHEARTBEATREQUEST']._serialized_end=4410
+  _globals['_BATONSERVICEHEARTBEATRESPONSE']._serialized_start=4413
+  _globals['_BATONSERVICEHEARTBEATRESPONSE']._serialized_end=4585
+  _globals['_BATONSERVICEUPLOADASSETREQUEST']._serialized_start=4588
+  _globals['_BATONSERVICEUPLOADASSETREQUEST']._serialized_end=5092
+  _globals['_BATONSERVICEUPLOADASSETREQUEST_UPLOADMETADATA']._serialized_start=4883
+  _globals['_BATONSERVICEUPLOADASSETREQUEST_UPLOADMETADATA']._serialized_end=4976
+  _globals['_BATONSERVICEUPLOADASSETREQUEST_UPLOADDATA']._serialized_start=4978
+  _globals['_BATONSERVICEUPLOADASSETREQUEST_UPLOADDATA']._serialized_end=5004
+  _globals['_BATONSERVICEUPLOADASSETREQUEST_UPLOADEOF']._serialized_start=5006
+  _globals['_BATONSERVICEUPLOADASSETREQUEST_UPLOADEOF']._serialized_end=5085
+  _globals['_BATONSERVICEUPLOADASSETRESPONSE']._serialized_start=5094
+  _globals['_BATONSERVICEUPLOADASSETRESPONSE']._serialized_end=5170
+  _globals['_BATONSERVICEFINISHTASKREQUEST']._serialized_start=5173
+  _globals['_BATONSERVICEFINISHTASKREQUEST']._serialized_end=5662
+  _globals['_BATONSERVICEFINISHTASKREQUEST_ERROR']._serialized_start=5440
+  _globals['_BATONSERVICEFINISHTASKREQUEST_ERROR']._serialized_end=5553
+  _globals['_BATONSERVICEFINISHTASKREQUEST_SUCCESS']._serialized_start=5555
+  _globals['_BATONSERVICEFINISHTASKREQUEST_SUCCESS']._serialized_end=5647
+  _globals['_BATONSERVICEFINISHTASKRESPONSE']._serialized_start=5664
+  _globals['_BATONSERVICEFINISHTASKRESPONSE']._serialized_end=5739
+  _globals['_BATONSERVICE']._serialized_start=5742
+  _globals['_BATONSERVICE']._serialized_end=6516
 # @@protoc_insertion_point(module_scope)

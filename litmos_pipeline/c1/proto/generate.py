@@ -15,7 +15,7 @@ PROTO_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PROTO_DIR.parents[2]
 
 # Files that define a gRPC service also get a *_pb2_grpc.py.
-PROTO_FILES: tuple[str, ...] = ("connector_v2.proto", "baton_v1.proto")
+PROTO_FILES: tuple[str, ...] = ("config_v1.proto", "connector_v2.proto", "baton_v1.proto")
 SERVICE_FILES: frozenset[str] = frozenset({"baton_v1.proto"})
 
 

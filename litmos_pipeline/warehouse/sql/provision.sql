@@ -53,3 +53,9 @@ INSERT INTO provisioning_audit VALUES (
 -- earlier run already change Litmos for it?
 SELECT count(*) > 0 FROM provisioning_audit
 WHERE task_id = $task_id AND outcome = 'succeeded';
+
+-- name: set_user_status
+-- A user disabled or enabled by a C1 action: the published user shows it at once
+-- (1 enabled, 2 disabled, as C1's ResourceStatus), not only after the next sync.
+UPDATE c1_resources SET user_status = $user_status
+WHERE resource_type_id = 'user' AND resource_id = $user_id;

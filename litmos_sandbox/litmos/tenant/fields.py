@@ -68,7 +68,8 @@ DELTA_FIELDS: dict[str, tuple[str, ...]] = {
 # Not described in litmos-api.md beyond the path: a plausible minimal shape.
 MODULE_FIELDS: tuple[str, ...] = ("Id", "Code", "Name", "Description", "Active")
 
-ACCESS_LEVELS: tuple[str, ...] = ("Learner", "Team_Leader", "Admin")
-ACCESS_RANK = {"Learner": 0, "Team_Leader": 1, "Admin": 2}
+# The owner's spelling is not documented; the generator never makes one (tests set it).
+ACCESS_LEVELS: tuple[str, ...] = ("Learner", "Team_Leader", "Admin", "Account_Owner")
+ACCESS_RANK = {"Learner": 0, "Team_Leader": 1, "Admin": 2, "Account_Owner": 3}
 
 Row = tuple[Any, ...]
