@@ -11,6 +11,7 @@ import pytest
 from litmos_pipeline import catalog
 from litmos_pipeline.c1.client import default_connector_metadata
 from litmos_pipeline.c1.proto import connector_v2_pb2 as v2
+from litmos_pipeline.settings import LitmosSettings
 from litmos_pipeline.warehouse import snapshot, store
 from tests.warehouse.test_transform import stage
 
@@ -22,12 +23,17 @@ def _fields(template: str) -> set[str]:
 @pytest.mark.parametrize("rt", catalog.CATALOG, ids=lambda rt: rt.id)
 def test_every_entry_names_its_lists_tables_and_verbs(rt: catalog.ResourceType) -> None:
     assert rt.records.fields[0] == (catalog.ID_FIELD, "id")
-    assert rt.list_path.startswith("/") and not _fields(rt.list_path)
-    assert _fields(rt.one_path) == {"id"} and _fields(rt.one_what) == {"id"}
+    if rt.parent is None:
+        assert rt.list_path.startswith("/") and not _fields(rt.list_path)
+        assert _fields(rt.one_path) == {"id"} and _fields(rt.one_what) == {"id"}
+    else:  # read through one of its parent type's lists
+        assert not rt.list_path and not rt.entitlements
+        assert rt.records in catalog.child_specs(catalog.BY_ID[rt.parent])
     for listing in rt.children:
         assert _fields(listing.path) == {"id"} and _fields(listing.what) == {"id"}
         # The extract fills `<type>_id` with the parent's id, the listing the rest.
         assert listing.records.context == (f"{rt.id}_id", *listing.context)
+        assert listing.option is None or listing.option in LitmosSettings.model_fields
         assert listing.records.fields[0][0] == catalog.ID_FIELD
     for spec in (rt.records, *catalog.child_specs(rt)):
         assert spec.table.startswith("raw_") and spec.description
@@ -44,8 +50,8 @@ def test_every_entry_names_its_lists_tables_and_verbs(rt: catalog.ResourceType) 
 
 
 def test_tables_follow_the_catalog_order() -> None:
-    assert catalog.RAW_TABLES == ("raw_users", "raw_teams", "raw_courses", "raw_team_members",
-                                  "raw_course_enrollments")
+    assert catalog.RAW_TABLES == ("raw_users", "raw_teams", "raw_courses", "raw_modules",
+                                  "raw_team_members", "raw_course_enrollments")
     assert snapshot.TYPED_TABLES == tuple(t.replace("raw_", "litmos_")
                                           for t in catalog.RAW_TABLES)
 

@@ -59,20 +59,21 @@ EXTRACT = {"group": "litmos_extract", "kinds": ["duckdb", "litmos"], "deps": []}
 MODEL = {"group": "c1_model", "kinds": ["duckdb"]}
 ALL_ASSETS = ["access_changes", "c1_entitlements", "c1_grants", "c1_resource_types",
               "c1_resources", "c1_sync_file", "litmos_course_enrollments", "litmos_courses",
-              "litmos_team_members", "litmos_teams", "litmos_users"]
+              "litmos_modules", "litmos_team_members", "litmos_teams", "litmos_users"]
 
 EXPECTED: dict[str, Any] = {
     "assets": {
         "litmos_users": EXTRACT,
         "litmos_teams": EXTRACT,
         "litmos_courses": EXTRACT,
+        "litmos_modules": EXTRACT,  # staged empty unless LITMOS_SYNC_MODULES
         "litmos_team_members": EXTRACT,
         "litmos_course_enrollments": EXTRACT,
         "litmos_delta": EXTRACT,
         "c1_resource_types": {**MODEL, "deps": []},
         # litmos_delta: a refresh's input (defs/refresh.py), built by the same c1_model.
-        "c1_resources": {**MODEL, "deps": ["litmos_courses", "litmos_delta", "litmos_teams",
-                                           "litmos_users"]},
+        "c1_resources": {**MODEL, "deps": ["litmos_courses", "litmos_delta", "litmos_modules",
+                                           "litmos_teams", "litmos_users"]},
         "c1_entitlements": {**MODEL, "deps": ["litmos_courses", "litmos_delta", "litmos_teams"]},
         "c1_grants": {**MODEL, "deps": ["litmos_course_enrollments", "litmos_delta",
                                         "litmos_team_members"]},
@@ -120,7 +121,8 @@ EXPECTED: dict[str, Any] = {
         "litmos": {"class": "LitmosResource",
                    "fields": ["api_key", "base_url", "course_ids", "max_retries",
                               "provision_requests_per_minute", "requests_per_minute",
-                              "send_messages", "source", "sync_team_roles", "timeout_s"]},
+                              "send_messages", "source", "sync_modules", "sync_team_roles",
+                              "timeout_s"]},
         "provision": {"class": "ProvisionResource", "fields": ["dry_run"]},
         # Fields are named as in the settings (they were keep_files, history_retention).
         "publish": {"class": "PublishResource",

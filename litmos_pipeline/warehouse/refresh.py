@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from litmos_pipeline import catalog as types
 from litmos_pipeline.catalog.delta import DELTA_LISTS, MAX_WINDOW_DAYS, DeltaList
 from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.litmos.ids import is_litmos_id
@@ -35,6 +36,9 @@ BASE_TABLES = {"litmos_users": "base_users", "litmos_teams": "base_teams",
                "litmos_courses": "base_courses", "litmos_team_members": "base_team_members",
                "litmos_course_enrollments": "base_course_enrollments"}
 TYPED_TABLES = tuple(BASE_TABLES)
+# The typed tables no delta query is read for (modules, ...): carried over from the
+# snapshot as they are, changed by the next full sync.
+CARRIED_TABLES = tuple(t for t in types.TYPED_TABLES if t not in BASE_TABLES)
 WINDOW_TABLE = "refresh_window"
 
 Progress = Callable[[str], None]
@@ -158,6 +162,11 @@ def apply(main_path: Path, stage_path: Path, memory_limit: str, roles: list[str]
         try:
             for typed, base in BASE_TABLES.items():
                 main.execute(f"CREATE OR REPLACE TABLE stage.{base} AS FROM {typed}")
+            for typed in CARRIED_TABLES:
+                if not store.table_exists(main, typed):
+                    raise RefreshRefused(f"the current snapshot has no {typed} (it was "
+                                         "published by an older version): a full sync is due")
+                main.execute(f"CREATE OR REPLACE TABLE stage.{typed} AS FROM {typed}")
         finally:
             main.execute("DETACH stage")
     params = {"roles": roles, "course_ids": course_ids}

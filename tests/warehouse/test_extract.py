@@ -17,7 +17,7 @@ from litmos_pipeline.warehouse.loader import BadIdError, MissingIdError, RawLoad
 from litmos_sandbox.litmos import FaultRule, LitmosSandbox
 from tests.conftest import CannedLitmos
 
-RAW_TABLES = ("raw_users", "raw_teams", "raw_courses", "raw_team_members",
+RAW_TABLES = ("raw_users", "raw_teams", "raw_courses", "raw_modules", "raw_team_members",
               "raw_course_enrollments")
 
 
@@ -26,7 +26,8 @@ def extract_all(sandbox: LitmosSandbox, db: Path, *, prefer_json: bool) -> dict[
     with LitmosClient(sandbox.base_url, sandbox.api_key, "pytest", requests_per_minute=None,
                       prefer_json=prefer_json, backoff_base_s=0.01,
                       on_progress=messages.append) as client, store.opened(db) as con:
-        results = extract.load_all(con, client, roles=("member", "leader", "admin"))
+        results = extract.load_all(con, client, roles=("member", "leader", "admin"),
+                                   options=("sync_modules",))
         counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in RAW_TABLES}
     assert {t: r.rows for t, r in results.items()} == counts
     return counts
@@ -79,6 +80,8 @@ def test_load_all_starts_children_in_parent_id_order_and_counts_every_page(
     assert sum(r.pages for r in results.values()) == client.stats.requests
     assert results["raw_team_members"].parents == len(tiny_sandbox.tenant.teams())
     assert results["raw_course_enrollments"].parents == len(tiny_sandbox.tenant.courses())
+    # LITMOS_SYNC_MODULES is off by default: no module list is read, the table is empty
+    assert results["raw_modules"].rows == results["raw_modules"].parents == 0
     lists = 1 + 2 * len(tiny_sandbox.tenant.teams()) + len(tiny_sandbox.tenant.courses())
     assert len(second) == lists
     assert messages[-1].startswith(f"{lists}/{lists} lists read")

@@ -9,6 +9,7 @@ import pytest
 from litmos_pipeline.catalog import (
     COURSE_ENROLLMENTS,
     COURSES,
+    MODULES,
     TEAM_MEMBERS,
     TEAMS,
     USERS,
@@ -47,6 +48,11 @@ def stage(path: Path, *, duplicate_user: bool = False) -> None:
                          {"Id": "u2", "Completed": "false", "PercentageComplete": "40"}],
                         {"course_id": "c1"})
         enrollments.flush()
+        modules = RawLoader(con, MODULES)
+        modules.add([{"Id": "m1", "Code": "S-1", "Name": "Ladders"},
+                     {"Id": "m2", "Code": "S-2", "Name": " "}], {"course_id": "c1"})
+        modules.add([{"Id": "m9", "Name": "Of no synced course"}], {"course_id": "c9"})
+        modules.flush()
 
 
 def test_exact_ids(tmp_path: Path) -> None:
@@ -78,12 +84,14 @@ def test_exact_ids(tmp_path: Path) -> None:
     ]
     assert resources == [
         ("course:c1", None, None, "Safety", None, None, None, None),
+        ("module:m1", "course", "c1", "Ladders", None, None, None, None),
+        ("module:m2", "course", "c1", "S-2", None, None, None, None),  # blank name: code
         ("team:t1", None, None, "Sales", "group", None, None, None),
         ("team:t2", "team", "t1", "Sales EU", "group", None, None, None),
         ("user:u1", None, None, "Ana Lima", "user", 1, "ana", "ana@x.io"),
         ("user:u2", None, None, "bo", "user", 2, "bo", None),
     ]
-    assert counts["c1_resource_types"] == 3
+    assert counts["c1_resource_types"] == 4  # user, team, course, module
 
 
 def test_team_roles_off_keeps_members_only(tmp_path: Path) -> None:

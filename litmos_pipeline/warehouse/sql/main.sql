@@ -98,6 +98,7 @@ SELECT (SELECT count(*) FROM c1_grants),
 CREATE OR REPLACE TABLE litmos_users AS FROM stage.litmos_users;
 CREATE OR REPLACE TABLE litmos_teams AS FROM stage.litmos_teams;
 CREATE OR REPLACE TABLE litmos_courses AS FROM stage.litmos_courses;
+CREATE OR REPLACE TABLE litmos_modules AS FROM stage.litmos_modules;
 CREATE OR REPLACE TABLE litmos_team_members AS FROM stage.litmos_team_members;
 CREATE OR REPLACE TABLE litmos_course_enrollments AS FROM stage.litmos_course_enrollments;
 CREATE OR REPLACE TABLE c1_resource_types AS FROM stage.c1_resource_types;

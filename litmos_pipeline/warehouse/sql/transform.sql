@@ -37,6 +37,13 @@ SELECT id, code, name, litmos_bool(active) AS active, description
 FROM raw_courses
 WHERE _seq IN (SELECT min(_seq) FROM raw_courses GROUP BY id);
 
+-- name: litmos_modules
+-- A module id is kept once, under the first course that listed it: it is one C1 resource.
+CREATE OR REPLACE TABLE litmos_modules AS
+SELECT id, course_id, nonblank(code) AS code, name, nonblank(description) AS description
+FROM raw_modules
+WHERE _seq IN (SELECT min(_seq) FROM raw_modules GROUP BY id);
+
 -- name: litmos_team_members
 CREATE OR REPLACE TABLE litmos_team_members AS
 SELECT team_id, role, user_id, user_name, first_name, last_name
@@ -84,7 +91,15 @@ SELECT 'course', id, c1_resource_key('course', id), NULL, NULL,
        coalesce(nonblank(name), id), nonblank(description), NULL,
        NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        json_object('course_id', id, 'code', code, 'name', name, 'active', active)::VARCHAR
-FROM litmos_courses;
+FROM litmos_courses
+UNION ALL
+-- Modules (LITMOS_SYNC_MODULES) under their course; none of a course not synced.
+SELECT 'module', m.id, c1_resource_key('module', m.id), 'course', m.course_id,
+       coalesce(nonblank(m.name), m.code, m.id), m.description, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       json_object('module_id', m.id, 'course_id', m.course_id, 'code', m.code,
+                   'name', m.name)::VARCHAR
+FROM litmos_modules m SEMI JOIN litmos_courses c ON c.id = m.course_id;
 
 -- name: c1_entitlements
 CREATE OR REPLACE TABLE c1_entitlements AS
