@@ -72,7 +72,7 @@ REAL_CLIENT_RPM = 90
 MODE_NAMES = ("unthrottled", "throttled", "real-rate")
 
 EXTRACT_ASSETS = ("litmos_users", "litmos_teams", "litmos_courses", "litmos_modules",
-                  "litmos_team_members",
+                  "litmos_learning_paths", "litmos_team_members", "litmos_learning_path_users",
                   "litmos_course_enrollments")
 MODEL_ASSETS = ("c1_resource_types", "c1_resources", "c1_entitlements", "c1_grants")
 ALL_ASSETS = (*EXTRACT_ASSETS, *MODEL_ASSETS, "access_changes", "c1_sync_file")
@@ -171,6 +171,8 @@ KINDS = {
     "team_admins": "GET /teams/{id}/admins",
     "course_users": "GET /courses/{id}/users",
     "course_modules": "GET /courses/{id}/modules",
+    "learning_paths": "GET /learningpaths",
+    "learning_path_users": "GET /learningpaths/{id}/users",
 }
 ROLE_LISTS = ("team_leaders", "team_admins")
 MODULE_LISTS = ("course_modules",)  # read with LITMOS_SYNC_MODULES only
@@ -207,7 +209,7 @@ def request_floor(preset: str) -> Floor:
     leaders and admins lists are not filtered.
     """
     t = tenant_model(preset)
-    teams, courses = t.teams(), t.courses()
+    teams, courses, paths = t.teams(), t.courses(), t.learning_paths()
     by_list = {
         "users": pages(len(t.users())),
         "teams": pages(len(teams)),
@@ -217,6 +219,9 @@ def request_floor(preset: str) -> Floor:
         "team_admins": sum(pages(len(t.team_admins(x.id))) for x in teams),
         "course_users": sum(pages(t.course_enrollee_count(c.id)) for c in courses),
         "course_modules": sum(pages(len(t.course_modules(c.id))) for c in courses),
+        # LITMOS_SYNC_LEARNING_PATHS is on by default: one list, one users list per path.
+        "learning_paths": pages(len(paths)),
+        "learning_path_users": sum(pages(len(t.learning_path_users(p.id))) for p in paths),
     }
     return Floor(by_list, t.summary())
 

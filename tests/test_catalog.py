@@ -51,7 +51,8 @@ def test_every_entry_names_its_lists_tables_and_verbs(rt: catalog.ResourceType) 
 
 def test_tables_follow_the_catalog_order() -> None:
     assert catalog.RAW_TABLES == ("raw_users", "raw_teams", "raw_courses", "raw_modules",
-                                  "raw_team_members", "raw_course_enrollments")
+                                  "raw_learning_paths", "raw_team_members",
+                                  "raw_course_enrollments", "raw_learning_path_users")
     assert snapshot.TYPED_TABLES == tuple(t.replace("raw_", "litmos_")
                                           for t in catalog.RAW_TABLES)
 
@@ -96,4 +97,5 @@ def test_hello_announces_the_catalog() -> None:
 
 def test_entitlement_patterns_name_every_slug() -> None:
     assert catalog.entitlement_patterns() == (
-        "team:<id>:member|leader|admin, course:<id>:assigned|completed|in_progress")
+        "team:<id>:member|leader|admin, course:<id>:assigned|completed|in_progress, "
+        "learning_path:<id>:assigned")

@@ -1,6 +1,7 @@
 """One catalog of the Litmos resource types this connector syncs and provisions.
 
-One module per resource type (user.py, team.py, course.py, module.py) declares its lists, raw and
+One module per resource type (user.py, team.py, course.py, module.py,
+learning_path.py) declares its lists, raw and
 typed tables, C1 resource type, entitlements and provisioning verbs (see base.py for the
 shape). Adding a resource type is a module here, a line in CATALOG, and its SQL blocks in
 warehouse/sql/transform.sql.
@@ -18,13 +19,18 @@ from litmos_pipeline.catalog.base import (
     Verb,
 )
 from litmos_pipeline.catalog.course import COURSE, COURSE_ENROLLMENTS, COURSES
+from litmos_pipeline.catalog.learning_path import (
+    LEARNING_PATH,
+    LEARNING_PATH_USERS,
+    LEARNING_PATHS,
+)
 from litmos_pipeline.catalog.module import MODULE, MODULES
 from litmos_pipeline.catalog.team import TEAM, TEAM_MEMBERS, TEAM_ROLE_PATHS, TEAMS
 from litmos_pipeline.catalog.user import USER, USERS
 
 # Order matters and is kept: the extract reads lists in it (so the request order is
 # stable), the transform's tables and the asset specs follow it.
-CATALOG: tuple[ResourceType, ...] = (USER, TEAM, COURSE, MODULE)
+CATALOG: tuple[ResourceType, ...] = (USER, TEAM, COURSE, MODULE, LEARNING_PATH)
 
 BY_ID: dict[str, ResourceType] = {rt.id: rt for rt in CATALOG}
 
@@ -62,7 +68,7 @@ def child_specs(rt: ResourceType) -> tuple[RecordSpec, ...]:
 
 __all__ = [
     "BY_ID", "CATALOG", "CHILD_SPECS", "COURSE", "COURSES", "COURSE_ENROLLMENTS", "ID_FIELD",
-    "MODULE", "MODULES", "OPTIONS",
+    "LEARNING_PATH", "LEARNING_PATHS", "LEARNING_PATH_USERS", "MODULE", "MODULES", "OPTIONS",
     "RAW_TABLES", "RECORD_SPECS", "RESOURCE_SPECS", "TEAM", "TEAMS", "TEAM_MEMBERS",
     "TEAM_ROLE_PATHS", "TYPED_TABLES", "USER", "USERS", "Entitlement", "Listing", "RecordSpec",
     "ResourceType", "Target", "Verb", "child_specs", "entitlement_patterns", "resource_type",
