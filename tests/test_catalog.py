@@ -92,7 +92,7 @@ def test_hello_announces_the_catalog() -> None:
                                for rt in catalog.CATALOG]
     provisioned = {c.resource_type.id for c in caps if v2.CAPABILITY_PROVISION in c.capabilities}
     assert provisioned == {rt.id for rt in catalog.CATALOG if rt.provisionable} \
-        == {"team", "course"}
+        == {"team", "course", "learning_path"}
 
 
 def test_entitlement_patterns_name_every_slug() -> None:

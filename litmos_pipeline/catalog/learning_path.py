@@ -9,7 +9,17 @@ metadata it would cost one more list per path for what C1 does not act on.
 
 from __future__ import annotations
 
-from litmos_pipeline.catalog.base import Entitlement, Listing, RecordSpec, ResourceType
+from litmos_pipeline.catalog.base import (
+    ID_FIELD,
+    Entitlement,
+    Listing,
+    RecordSpec,
+    ResourceType,
+    Target,
+    Verb,
+)
+from litmos_pipeline.litmos.client import LitmosClient
+from litmos_pipeline.litmos.ids import path_segment
 
 LEARNING_PATHS = RecordSpec("raw_learning_paths", (
     ("Id", "id"), ("Name", "name"), ("Description", "description"), ("Active", "active"),
@@ -32,5 +42,21 @@ LEARNING_PATH = ResourceType(
     option="sync_learning_paths",
     children=(Listing("/learningpaths/{id}/users", "learning path {id} users",
                       LEARNING_PATH_USERS),),
-    entitlements=(Entitlement("assigned", "Assigned", "Assigned to"),),
+    entitlements=(Entitlement(
+        "assigned", "Assigned", "Assigned to",
+        grant=Verb("POST /users/{user}/learningpaths [{resource}] ({msg})",
+                   lambda c, t: c.assign_learning_path(t.user_id, t.resource_id,
+                                                       send_message=t.send_message)),
+        revoke=Verb("DELETE /users/{user}/learningpaths/{resource}",
+                    lambda c, t: c.unassign_learning_path(t.user_id, t.resource_id)),
+        holds=lambda c, t: _user_has_path(c, t)),),
 )
+
+
+def _user_has_path(client: LitmosClient, target: Target) -> bool:
+    """Read-back: the path is in the user's learning paths. A user has a few; the path's
+    own user list can run to thousands."""
+    url = f"/users/{path_segment(target.user_id, 'user id')}/learningpaths"
+    return any(record.get(ID_FIELD) == target.resource_id
+               for page in client.iter_pages(url, f"learning paths of user {target.user_id}")
+               for record in page)

@@ -133,6 +133,8 @@ def test_hello_announces_host_capabilities_and_resource_types(
         "user",
         "team",
         "course",
+        "module",
+        "learning_path",
     ]
 
 
