@@ -99,3 +99,33 @@ def test_entitlement_patterns_name_every_slug() -> None:
     assert catalog.entitlement_patterns() == (
         "team:<id>:member|leader|admin, course:<id>:assigned|completed|in_progress, "
         "learning_path:<id>:assigned")
+
+
+def test_new_types_reach_the_c1z(tmp_path: Path) -> None:
+    """Modules under their course, and learning paths with their assignment entitlement
+    and grant, as C1 reads them from the c1z of the golden stage."""
+    from litmos_pipeline.c1 import c1z
+    from litmos_pipeline.warehouse.c1z_source import write_c1z
+    from tests.c1.test_c1z import ENDED, STARTED, SYNC_ID
+
+    path = tmp_path / "stage.duckdb"
+    stage(path)
+    with store.opened(path) as con:
+        snapshot.build_model(con, sync_team_roles=True)
+        summary = write_c1z(tmp_path / "sync.c1z", con, SYNC_ID, STARTED, ENDED)
+    with c1z.read_c1z(summary.path) as contents:
+        resources = dict(contents.resources())
+        entitlements = dict(contents.entitlements())
+        grants = dict(contents.grants())
+    module = resources["module:m1"]
+    assert (module.parent_resource_id.resource_type, module.parent_resource_id.resource) == (
+        "course", "c1")
+    assert resources["learning_path:lp1"].display_name == "Onboarding"
+    assigned = entitlements["learning_path:lp1:assigned"]
+    assert assigned.purpose == v2.Entitlement.PURPOSE_VALUE_ASSIGNMENT
+    assert [t.id for t in assigned.grantable_to] == ["user"]
+    assert assigned.display_name == "Onboarding Assigned"
+    assert assigned.description == "Assigned to the Litmos learning path Onboarding"
+    grant = grants["learning_path:lp1:assigned:user:u2"]
+    assert grant.principal.id.resource == "u2"
+    assert not any(e.startswith("module:") for e in entitlements)
