@@ -167,6 +167,7 @@ def apply(main_path: Path, stage_path: Path, memory_limit: str, roles: list[str]
                     raise RefreshRefused(f"the current snapshot has no {typed} (it was "
                                          "published by an older version): a full sync is due")
                 main.execute(f"CREATE OR REPLACE TABLE stage.{typed} AS FROM {typed}")
+            store.run_sql(main, "main.sql", "carried_provisioning")
         finally:
             main.execute("DETACH stage")
     params = {"roles": roles, "course_ids": course_ids}
