@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -329,6 +330,17 @@ class ScheduleSettings(Settings):
     def _five_fields(cls, value: str) -> str:
         if len(value.split()) != 5:
             raise ValueError("expected a 5-field cron expression")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        # Dagster would refuse it only when the definitions load, in every process.
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone such as UTC or Europe/Paris"
+                             ) from None
         return value
 
 

@@ -1,11 +1,16 @@
 """`make demo`: the whole pipeline on the embedded sandboxes, through a real Dagster instance.
 
 1. starts the Litmos sandbox (a generated tenant) and the C1 sandbox on loopback;
-2. runs the full sync headless (`dagster job execute`), which also writes the c1z;
+2. runs the full sync headless (`litmos-pipeline sync`: `dagster job execute`, followed),
+   which also writes the c1z;
 3. starts the Dagster daemon, enqueues a C1 sync_full task and waits until the task sensor
    has run it and C1 has received the upload;
 4. plays an access request: a grant task for a course, provisioned into Litmos;
 5. prints what happened and stops everything.
+
+An expected failure (an unknown preset, a sandbox that does not start, a failed sync, a
+wait that times out) raises DemoError with the reason; the preset is checked before the
+previous demo's files are removed.
 """
 
 from __future__ import annotations
@@ -22,8 +27,11 @@ from typing import Any
 import duckdb
 import httpx
 
+from litmos_pipeline.cli.common import quiet_env, shown_path
+from litmos_pipeline.cli.run import run_job
 from litmos_pipeline.settings import PROJECT_ROOT
 from litmos_sandbox import processes
+from litmos_sandbox.litmos.tenant import TenantSpec
 from litmos_sandbox.processes import Child
 
 DEMO_DIR = PROJECT_ROOT / "data" / "demo"
@@ -33,9 +41,18 @@ MODULE = "litmos_pipeline.definitions"
 SANDBOX_RATE = 6000
 
 
-def sandbox_env(litmos: Child, c1: Child | None, workdir: Path) -> dict[str, str]:
-    env = {
-        **os.environ,
+class DemoError(RuntimeError):
+    """An expected failure of the demo, the sandbox or the UI, with its reason."""
+
+
+def check_preset(preset: str) -> None:
+    """ValueError naming the known presets, for an unknown one."""
+    TenantSpec.preset(preset)
+
+
+def sandbox_settings(litmos: Child, c1: Child | None, workdir: Path) -> dict[str, str]:
+    """The pipeline's settings against the sandboxes, its files under `workdir`."""
+    settings = {
         "DAGSTER_HOME": str(DAGSTER_HOME),
         "LITMOS_API_KEY": litmos.info["api_key"],
         "LITMOS_SOURCE": "litmos-pipeline-demo",
@@ -47,20 +64,32 @@ def sandbox_env(litmos: Child, c1: Child | None, workdir: Path) -> dict[str, str
         "C1_SENSOR_INTERVAL_S": "2",
     }
     if c1 is not None:
-        env.update({
+        settings.update({
             "C1_CLIENT_ID": c1.info["client_id"], "C1_CLIENT_SECRET": c1.info["client_secret"],
             "C1_API_URL": c1.info["api_url"], "C1_GRPC_TARGET": c1.info["grpc_target"],
         })
-    return env
+    return settings
+
+
+def sandbox_env(litmos: Child, c1: Child | None, workdir: Path) -> dict[str, str]:
+    """This process's environment with the sandbox settings, Dagster's notices silenced."""
+    return quiet_env({**os.environ, **sandbox_settings(litmos, c1, workdir)})
 
 
 def start_sandboxes(workdir: Path, preset: str = "small") -> tuple[Child, Child]:
     logs = workdir / "logs"
-    litmos = processes.start_litmos_sandbox("--preset", preset, "--rate-limit",
-                                            str(SANDBOX_RATE), log_path=logs / "litmos.log")
-    c1 = processes.start_c1_sandbox("--next-heartbeat", "5", "--next-poll", "1",
-                                    "--data-dir", str(workdir / "c1-sandbox"),
-                                    log_path=logs / "c1.log")
+    try:
+        litmos = processes.start_litmos_sandbox("--preset", preset, "--rate-limit",
+                                                str(SANDBOX_RATE), log_path=logs / "litmos.log")
+    except (RuntimeError, TimeoutError) as exc:
+        raise DemoError(str(exc)) from None
+    try:
+        c1 = processes.start_c1_sandbox("--next-heartbeat", "5", "--next-poll", "1",
+                                        "--data-dir", str(workdir / "c1-sandbox"),
+                                        log_path=logs / "c1.log")
+    except (RuntimeError, TimeoutError) as exc:
+        litmos.stop()
+        raise DemoError(str(exc)) from None
     return litmos, c1
 
 
@@ -75,7 +104,8 @@ def _wait(what: str, check: Callable[[], Any], timeout_s: float = 240.0) -> Any:
         if value:
             return value
         time.sleep(0.5)
-    raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+    raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {what} (the daemon's log: "
+                    f"{shown_path(DEMO_DIR / 'logs' / 'daemon.log')})")
 
 
 def _finish_of(api: httpx.Client, task_id: str) -> dict[str, Any] | None:
@@ -95,6 +125,10 @@ def _query(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple[An
 
 def run_demo(preset: str = "small") -> int:
     started = time.monotonic()
+    try:
+        check_preset(preset)  # before the previous demo's files go
+    except ValueError as exc:
+        raise DemoError(str(exc)) from None
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir(parents=True)
     _say(f"starting the Litmos sandbox ({preset} tenant) and the C1 sandbox on 127.0.0.1")
@@ -105,15 +139,11 @@ def run_demo(preset: str = "small") -> int:
         litmos_api = httpx.Client(base_url=litmos.info["base_url"].rsplit("/v1.svc", 1)[0])
         c1_api = httpx.Client(base_url=c1.info["api_url"])
 
-        _say("1. the full sync, headless: dg launch --job litmos_sync")
+        _say("1. the full sync, headless: litmos-pipeline sync")
         sync_started = time.monotonic()
-        log_path = DEMO_DIR / "logs" / "sync.log"
-        print(f"   (run log: {log_path.relative_to(PROJECT_ROOT)})")
-        with open(log_path, "wb") as log:
-            # dg reads the code location from pyproject.toml ([tool.dg]) in the project root.
-            subprocess.run([str(Path(sys.executable).parent / "dg"), "launch", "--job",
-                            "litmos_sync"], env=env, check=True, cwd=PROJECT_ROOT,
-                           stdout=log, stderr=subprocess.STDOUT)
+        # The command line's own sync: `dagster job execute`, followed in the event log.
+        if run_job("litmos_sync", env=env) != 0:
+            raise DemoError("the demo's sync failed (the reason is above)")
         sync_s = time.monotonic() - sync_started
         stats = litmos_api.get("/_sandbox/stats").json()
         db = DEMO_DIR / "litmos.duckdb"
@@ -177,7 +207,13 @@ def run_demo(preset: str = "small") -> int:
         audit = _query(db, "SELECT outcome, litmos_calls FROM provisioning_audit "
                            "ORDER BY finished_at DESC LIMIT 1")
         print(f"   audit: {audit[0] if audit else 'none'}")
-        _say(f"done in {time.monotonic() - started:.1f}s — open the UI with `make ui`")
+        _say(f"done in {time.monotonic() - started:.1f}s")
+        cli = shown_path(Path(sys.executable).parent / "litmos-pipeline")
+        files = {"LITMOS_DUCKDB_PATH": shown_path(db), "C1Z_OUTPUT_DIR": shown_path(
+            DEMO_DIR / "c1z"), "DAGSTER_HOME": shown_path(DAGSTER_HOME)}
+        print(f"   its c1z:    {cli} inspect {shown_path(DEMO_DIR / 'c1z' / 'latest.c1z')}")
+        print(f"   its status: {' '.join(f'{k}={v}' for k, v in files.items())} {cli} status")
+        print("   the UI on fresh sandboxes: make ui")
         return 0
     finally:
         if daemon is not None:
@@ -199,13 +235,18 @@ def _outcome(finish: dict[str, Any]) -> str:
 
 def run_ui(preset: str = "small") -> int:
     """The Dagster UI (webserver + daemon) against the sandboxes, until Ctrl-C."""
+    try:
+        check_preset(preset)
+    except ValueError as exc:
+        raise DemoError(str(exc)) from None
     workdir = PROJECT_ROOT / "data" / "ui"
     workdir.mkdir(parents=True, exist_ok=True)
     litmos, c1 = start_sandboxes(workdir, preset)
     env = sandbox_env(litmos, c1, workdir)
     print(f"Litmos sandbox: {litmos.info['base_url']}  C1 sandbox: {c1.info['api_url']}")
-    print("enqueue a C1 task: python -m litmos_sandbox c1 enqueue-sync "
-          f"--api-url {c1.info['api_url']}")
+    # This interpreter (the venv's), so the hint runs as printed.
+    print(f"enqueue a C1 task: {shown_path(Path(sys.executable))} -m litmos_sandbox c1 "
+          f"enqueue-sync --api-url {c1.info['api_url']}")
     try:
         # `dg dev`: the same webserver and daemon as `dagster dev`, which now prints a
         # SupersessionWarning pointing at it.

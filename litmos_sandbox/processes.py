@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from litmos_pipeline.cli.common import last_line
+
 
 def _reset_signals() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -73,12 +75,12 @@ def start(name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = Non
     )
     info: dict[str, Any] = {}
     if ready_json:
-        info = _read_ready_line(name, process, timeout_s)
+        info = _read_ready_line(name, process, timeout_s, log_path)
     return Child(name, process, info, log_path)
 
 
 def _read_ready_line(name: str, process: subprocess.Popen[bytes],
-                     timeout_s: float) -> dict[str, Any]:
+                     timeout_s: float, log_path: Path | None = None) -> dict[str, Any]:
     assert process.stdout is not None
     deadline = time.monotonic() + timeout_s
     os.set_blocking(process.stdout.fileno(), False)
@@ -91,8 +93,9 @@ def _read_ready_line(name: str, process: subprocess.Popen[bytes],
                 if line.strip().startswith(b"{"):
                     return json.loads(line)
         if process.poll() is not None:
+            reason = last_line(log_path)
             raise RuntimeError(f"{name} exited with code {process.returncode} before it was "
-                               "ready")
+                               "ready" + (f": {reason}" if reason else ""))
         time.sleep(0.05)
     process.kill()
     raise TimeoutError(f"{name} was not ready within {timeout_s:.0f}s")

@@ -51,6 +51,14 @@ def test_cron_must_have_five_fields() -> None:
         cfg.load(cfg.ScheduleSettings, {"LITMOS_SYNC_CRON": "daily"})
 
 
+def test_the_schedule_time_zone_must_be_known() -> None:
+    zone = cfg.load(cfg.ScheduleSettings, {"LITMOS_SYNC_TIMEZONE": "Europe/Paris"}).timezone
+    assert zone == "Europe/Paris"
+    for bad in ("Mars/Olympus", "../etc/passwd"):
+        with pytest.raises(cfg.SettingsError, match="LITMOS_SYNC_TIMEZONE expected an IANA"):
+            cfg.load(cfg.ScheduleSettings, {"LITMOS_SYNC_TIMEZONE": bad})
+
+
 def litmos(**values: str) -> cfg.LitmosSettings:
     return cfg.load(cfg.LitmosSettings, {"LITMOS_API_KEY": SECRET, "LITMOS_SOURCE": "s",
                                          **values})

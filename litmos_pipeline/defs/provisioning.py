@@ -108,9 +108,14 @@ def _serve(context: dg.OpExecutionContext, served: ServedTask, client: LitmosCli
     outcome.update(kind=kind, outcome=status, retryable=retryable, message=message,
                    seconds=round(time.monotonic() - started, 2))
     if action is not None and action.grant_id and status == "succeeded":
-        context.log_event(dg.AssetMaterialization(
+        # An observation, not a materialization: the sync's figures and check results stay
+        # what c1_grants shows; the change is in its event history and in access_changes.
+        context.log_event(dg.AssetObservation(
             asset_key="c1_grants", description=f"{kind} of {action.grant_id} (task {task.id})",
             metadata={"task_id": task.id, "change": kind, "grant_id": action.grant_id}))
+        context.log_event(dg.AssetObservation(
+            asset_key="access_changes", description=f"provisioning: {kind} (task {task.id})",
+            metadata=_access_changes_now(warehouse)))
     if error is not None:
         context.log.error(f"task {task.id} ({kind}) failed: {message}")
     return outcome
@@ -151,7 +156,24 @@ def _record(warehouse: WarehouseResource, context: dg.OpExecutionContext, task_i
         if record_grants and a.kind == "create_account" and result and result.user:
             store.run_sql(main, "provision.sql", "create_user", _user_params(result.user))
         store.run_sql(main, "provision.sql", "audit", params)
+        if record_grants and a.kind in ("grant", "revoke"):
+            # access_changes promises the provisioning since the newest sync: rebuilt here,
+            # not only when the next sync materializes it.
+            store.run_sql(main, "main.sql", "access_changes")
         main.execute("COMMIT")
+
+
+def _access_changes_now(warehouse: WarehouseResource) -> dict[str, Any]:
+    """access_changes' counts and its newest provisioning changes, named, for the UI."""
+    with warehouse.main() as main:
+        added, removed = main.execute(
+            "SELECT count(*) FILTER (change = 'added'), count(*) FILTER (change = 'removed') "
+            "FROM access_changes").fetchone() or (0, 0)
+        preview = store.preview_markdown(
+            main, "SELECT change, entitlement_name, user_name, user_login, changed_at "
+                  "FROM access_changes WHERE source = 'provisioning' ORDER BY changed_at DESC",
+            limit=5)
+    return {"added": added, "removed": removed, "provisioning": dg.MetadataValue.md(preview)}
 
 
 def _user_params(user: dict[str, Any]) -> dict[str, Any]:

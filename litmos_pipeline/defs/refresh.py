@@ -12,8 +12,8 @@ from typing import Any
 
 import dagster as dg
 
+from litmos_pipeline import catalog, workers
 from litmos_pipeline import settings as cfg
-from litmos_pipeline import workers
 from litmos_pipeline.defs.resources import LitmosResource, WarehouseResource
 from litmos_pipeline.defs.sync import (
     EXTRACT,
@@ -28,6 +28,7 @@ from litmos_pipeline.warehouse import refresh, store
 # Queued behind provisioning runs it goes before them, after a sync.
 REFRESH_TAGS = {"litmos/refresh": "delta", "dagster/priority": "5"}
 REFRESH_POOL = "litmos_refresh"
+FULL_LISTS = {dg.AssetKey(spec.typed) for spec in catalog.RECORD_SPECS}
 REFRESH_JOB = "litmos_refresh"
 
 
@@ -40,6 +41,21 @@ REFRESH_JOB = "litmos_refresh"
 )
 def litmos_delta(context: dg.AssetExecutionContext, litmos: LitmosResource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
+    # The run's assets: its selection, or (none) every asset of its job.
+    in_run = (context.run.asset_selection
+              or context.job_def.asset_layer.executable_asset_keys)
+    if FULL_LISTS & set(in_run):
+        # "Materialize all": this run reads Litmos' full lists, which the model uses; a
+        # refresh in the same staging file would only repeat part of them. (Yielding
+        # nothing would skip the model downstream.)
+        context.log.info("litmos_delta: nothing to read, this run is a full sync")
+        return dg.MaterializeResult(metadata={
+            "skipped": "this run read Litmos' full lists (a full sync); no delta was read"})
+    return _refresh(context, litmos, warehouse)
+
+
+def _refresh(context: dg.AssetExecutionContext, litmos: LitmosResource,
+             warehouse: WarehouseResource) -> dg.MaterializeResult:
     started = time.monotonic()
     settings, stored = litmos.settings(), warehouse.settings()
     try:

@@ -47,10 +47,13 @@ log = logging.getLogger(__name__)
 class LitmosError(RuntimeError):
     """A call to Litmos that failed for good; says what was being fetched or changed."""
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
+                 reason: str | None = None):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        # The last attempt's failure when retries ran out: "HTTP 503", "ConnectError", ...
+        self.reason = reason
 
 
 class LitmosAuthError(LitmosError):
@@ -338,7 +341,7 @@ class LitmosClient:
             if attempt >= self.max_retries:
                 raise LitmosError(
                     f"Litmos {what}: gave up after {attempt + 1} attempts (last: {reason})",
-                    retryable=True,
+                    retryable=True, reason=reason,
                 )
             delay = self._backoff(attempt, retry_after)
             attempt += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,13 +17,16 @@ import duckdb
 
 from litmos_pipeline import catalog
 from litmos_pipeline.catalog import ID_FIELD, ResourceType
-from litmos_pipeline.litmos.client import LitmosClient
+from litmos_pipeline.litmos.client import PAGE_SIZE, LitmosClient
 from litmos_pipeline.litmos.ids import ID_PATTERN, path_segment
 from litmos_pipeline.litmos.prefetch import ReadAhead
 from litmos_pipeline.litmos.records import Page, is_json, parse_page
 from litmos_pipeline.warehouse.loader import RawLoader, check_ids, id_error
+from litmos_pipeline.warehouse.progress import ExtractProgress
 
 Progress = Callable[[str], None]
+# Between the 10% steps, a progress line at least this often (a long list is read).
+REPORT_EVERY_S = 10.0
 
 
 @dataclass
@@ -148,6 +152,8 @@ def _stream(client: LitmosClient, counter: JsonPageCounter, lists: list[ListRef]
     """Every page of `lists` into its raw table, the fetching running ahead."""
     step = max(1, len(lists) // 10)  # report every 10%: enough to follow a long sync
     reported = 0
+    last_report = time.monotonic()
+    still_open = len(lists)  # lists whose last page (the first short one) is not in yet
     with _relayed(client) as relay:
         ahead = ReadAhead(lists, lambda ref: _pages(client, counter, ref.path, ref.what),
                           relay=relay)
@@ -155,12 +161,21 @@ def _stream(client: LitmosClient, counter: JsonPageCounter, lists: list[ListRef]
             ref = lists[n]
             ref.loader.add_page(page, ref.context, where=ref.what)
             results[ref.loader.spec.table].pages += 1
-            if ahead.lists_done >= reported + step:
-                reported = ahead.lists_done - ahead.lists_done % step
-                _report(progress, reported, lists)
+            if page.rows < PAGE_SIZE:
+                still_open -= 1
+            # Every 10% of the lists, and between those every REPORT_EVERY_S: a long
+            # list (the users, a big course) must not look stalled.
+            done = ahead.lists_done
+            if done >= reported + step:
+                reported = done - done % step
+                done = reported
+            elif time.monotonic() - last_report < REPORT_EVERY_S:
+                continue
+            _report(progress, done, lists, client, results, still_open)
+            last_report = time.monotonic()
     for loader in dict.fromkeys(ref.loader for ref in lists):
         loader.flush()
-    _report(progress, len(lists), lists)
+    _report(progress, len(lists), lists, client, results, 0)
 
 
 def _pages(client: LitmosClient, counter: JsonPageCounter, path: str,
@@ -252,8 +267,12 @@ def _relayed(client: LitmosClient) -> Iterator[Callable[[], None]]:
         relay()
 
 
-def _report(progress: Progress | None, done: int, lists: list[ListRef]) -> None:
+def _report(progress: Progress | None, done: int, lists: list[ListRef], client: LitmosClient,
+            results: Mapping[str, LoadResult], still_open: int) -> None:
     if progress:
         loaders = dict.fromkeys(ref.loader for ref in lists)
         rows = sum(loader.rows + loader.pending for loader in loaders)
-        progress(f"{done}/{len(lists)} lists read, {rows} rows so far")
+        pages = sum(result.pages for result in results.values())
+        progress(ExtractProgress(lists_done=done, lists=len(lists), rows=rows, pages=pages,
+                                 floor=pages + still_open, sent=client.stats.requests
+                                 ).message())

@@ -185,3 +185,15 @@ def served_by(c1: Any, task_id: str) -> dict[str, Any]:
     struct = struct_pb2.Struct()
     assert annotation.Unpack(struct)
     return json_format.MessageToDict(struct)["litmos_pipeline"]
+
+
+def test_materialize_all_is_a_sync_not_a_refresh(tiny_sandbox: LitmosSandbox, tmp_path: Path,
+                                                 instance: dg.DagsterInstance) -> None:
+    db = tmp_path / "w.duckdb"
+    result = dg.materialize([*sync_assets, litmos_delta], instance=instance,
+                            resources=resources(tiny_sandbox, db))
+    assert result.success
+    [delta_result] = result.asset_materializations_for_node("litmos_delta")
+    assert "full sync" in delta_result.metadata["skipped"].value
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT kind FROM sync_runs").fetchall() == [("sync",)]

@@ -182,3 +182,25 @@ def test_next_full_sync_agrees_with_provisioning(world: World) -> None:
     # The sync found in Litmos what provisioning had already recorded: no change to report.
     assert world.query("SELECT count(*) FROM grant_changes WHERE grant_id = ? AND "
                        "source = 'sync'", [grant_id]) == [(0,)]
+
+
+def test_provisioning_is_observed_and_shown_in_access_changes(world: World) -> None:
+    """The sync's c1_grants materialization (figures, checks) stays the latest; the grant
+    is an observation, and access_changes lists it at once, named."""
+    import dagster as dg
+
+    tenant = world.tenant
+    user = next(u for u in tenant.users() if u.active)
+    course = next(c for c in tenant.courses() if tenant.enrollment(user.id, c.id) is None)
+    ok, _ = world.run_task(world.c1.enqueue_grant(f"course:{course.id}:assigned",
+                                                  f"user:{user.id}"))
+    assert ok
+    latest = world.instance.get_latest_materialization_event(dg.AssetKey("c1_grants"))
+    assert latest is not None and "sync_id" in latest.asset_materialization.metadata
+    observed = world.instance.fetch_observations(dg.AssetKey("access_changes"), limit=1)
+    [record] = observed.records
+    assert record.asset_observation.metadata["added"].value >= 1
+    rows = world.query("SELECT change, source, user_id, entitlement_name FROM access_changes "
+                       "WHERE source = 'provisioning'")
+    assert [(r[0], r[2]) for r in rows] == [("added", user.id)]
+    assert rows[0][3] and course.name in rows[0][3]

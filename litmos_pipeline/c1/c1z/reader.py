@@ -124,6 +124,24 @@ class C1zContents:
             out[table.removeprefix("v1_")] = int(row[0])
         return out
 
+    def external_ids(self, table: str, batch_rows: int = 10_000) -> Iterator[str]:
+        """One record table's external ids in byte order (SQLite's BINARY collation)."""
+        if table not in _RECORD_CLASSES:
+            raise ValueError(f"not a c1z record table: {table!r}")
+        cursor = self._db.execute(
+            f"SELECT external_id FROM {table} WHERE sync_id = ? ORDER BY external_id",
+            (self.sync_id,))
+        while rows := cursor.fetchmany(batch_rows):
+            for (external_id,) in rows:
+                yield external_id
+
+    def grants_by_entitlement(self) -> dict[str, int]:
+        """Grants per entitlement id."""
+        rows = self._db.execute(
+            "SELECT entitlement_id, count(*) FROM v1_grants WHERE sync_id = ?"
+            " GROUP BY entitlement_id ORDER BY entitlement_id", (self.sync_id,))
+        return {entitlement_id: int(n) for entitlement_id, n in rows}
+
     def counts_by_resource_type(self) -> dict[str, dict[str, int]]:
         """Per resource type: resources, entitlements and grants (by entitlement resource)."""
         out: dict[str, dict[str, int]] = {}
