@@ -237,6 +237,9 @@ class WarehouseSettings(Settings):
     history_retention_syncs: int = setting(
         "LITMOS_HISTORY_RETENTION", "full syncs whose grant changes are kept (with the "
         "refreshes between them)", 30, ge=1)
+    risk_idle_days: int = setting(
+        "LITMOS_RISK_IDLE_DAYS", "access_risks flags team leaders and admins who have not "
+        "logged in for this many days (once last logins are synced)", 90, ge=1)
     refresh_overlap_s: int = setting(
         "LITMOS_REFRESH_OVERLAP_S", "a refresh reads Litmos' changes since the current "
         "snapshot began reading, less this margin (seconds; Litmos' clock and the time zone "

@@ -57,7 +57,7 @@ print(json.dumps({
 
 EXTRACT = {"group": "litmos_extract", "kinds": ["duckdb", "litmos"], "deps": []}
 MODEL = {"group": "c1_model", "kinds": ["duckdb"]}
-ALL_ASSETS = ["access_changes", "c1_entitlements", "c1_grants", "c1_resource_types",
+ALL_ASSETS = ["access_changes", "access_risks", "c1_entitlements", "c1_grants", "c1_resource_types",
               "c1_resources", "c1_sync_file", "litmos_course_enrollments", "litmos_courses",
               "litmos_learning_path_users", "litmos_learning_paths", "litmos_modules",
               "litmos_team_members", "litmos_teams", "litmos_users"]
@@ -83,11 +83,13 @@ EXPECTED: dict[str, Any] = {
         "c1_grants": {**MODEL, "deps": ["litmos_course_enrollments", "litmos_delta",
                                         "litmos_learning_path_users", "litmos_team_members"]},
         "access_changes": {**MODEL, "deps": ["c1_grants"]},
+        "access_risks": {**MODEL, "deps": ["access_changes", "c1_grants"]},
         "c1_sync_file": {"group": "c1_publish", "kinds": ["c1", "sqlite"],
                          "deps": ["c1_entitlements", "c1_grants", "c1_resource_types",
                                   "c1_resources"]},
     },
     "checks": [
+        "access_risks:no_new_risks",
         "c1_grants:grants_reference_existing",
         "c1_grants:ids_unique",
         "c1_resources:course_filter_respected",
@@ -100,7 +102,8 @@ EXPECTED: dict[str, Any] = {
         "litmos_provision": {"executor": "in_process", "assets": [], "ops": ["provision_task"],
                              "tags": {"litmos/provision": "task"}},
         "litmos_refresh": {"executor": "in_process", "ops": [],
-                           "assets": ["access_changes", "c1_entitlements", "c1_grants",
+                           "assets": ["access_changes", "access_risks", "c1_entitlements",
+                                      "c1_grants",
                                       "c1_resource_types", "c1_resources", "c1_sync_file",
                                       "litmos_delta"],
                            "tags": {"dagster/priority": "5", "litmos/refresh": "delta"}},
@@ -136,7 +139,7 @@ EXPECTED: dict[str, Any] = {
         "warehouse": {"class": "WarehouseResource",
                       "fields": ["duckdb_path", "history_retention_syncs",
                                  "max_grant_removal", "max_user_removal", "memory_limit",
-                                 "refresh_overlap_s"]},
+                                 "refresh_overlap_s", "risk_idle_days"]},
     },
 }
 

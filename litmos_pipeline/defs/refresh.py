@@ -99,7 +99,7 @@ def refresh_job() -> AssetJob:
     selection = (dg.AssetSelection.assets(litmos_delta)
                  | dg.AssetSelection.assets("c1_resource_types", "c1_resources",
                                             "c1_entitlements", "c1_grants", "access_changes",
-                                            "c1_sync_file"))
+                                            "c1_sync_file", "access_risks"))
     return dg.define_asset_job(
         REFRESH_JOB, selection=selection, tags=REFRESH_TAGS,
         hooks={discard_staging_on_failure},

@@ -91,6 +91,9 @@ def litmos_extract(context: dg.AssetExecutionContext, litmos: LitmosResource,
         "staged " + ", ".join(f"{n} {asset.removeprefix('litmos_')}" for asset, n in rows.items())
         + f" in {client.stats.requests} requests")
     step = _step_metadata(client, started, sum(rows.values()))
+    # The floor (pages a list of n records takes at 1,000 a page, floor(n/1000)+1, summed)
+    # beside the requests made, plotted across syncs: retries and waste show as a gap.
+    step["extract_request_floor"] = sum(r.pages for r in results.values())
     extra: dict[str, dict[str, Any]] = {
         "litmos_courses": {"course_filter": ", ".join(settings.course_ids) or "all courses"},
         # Per-resource lists: how many parents were read (teams, courses), and the roles.
@@ -255,6 +258,8 @@ def c1_model(context: dg.AssetExecutionContext, litmos: LitmosResource,
                             previous_sync_id=result.previous_sync_id or "none",
                             duplicate_records_from_litmos=sum(model.duplicates.values()),
                             principals_not_in_user_list=skipped, **result.guard.as_metadata())
+            # Numbers, so the UI's Plots tab draws each kind across syncs and refreshes.
+            metadata.update({f"grants_{kind}": n for kind, n in model.grants_by_kind.items()})
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
 
 
@@ -319,8 +324,10 @@ def sync_schedule(job: AssetJob) -> dg.ScheduleDefinition:
     )
 
 
-# The c1z (defs/publish.py, which imports this module) is the full sync's last step.
-litmos_sync = sync_job(extra_selection=dg.AssetSelection.assets("c1_sync_file"))
+# The c1z (defs/publish.py, which imports this module) is the full sync's last step; the
+# reviewers' risk view (defs/risks.py) is built from the same snapshot.
+litmos_sync = sync_job(extra_selection=dg.AssetSelection.assets("c1_sync_file",
+                                                                "access_risks"))
 
 
 @dg.definitions

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from litmos_pipeline import catalog as types
+from litmos_pipeline import catalog
 from litmos_pipeline.catalog.delta import DELTA_LISTS, MAX_WINDOW_DAYS, DeltaList
 from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.litmos.ids import is_litmos_id
@@ -32,13 +32,11 @@ from litmos_pipeline.warehouse.loader import RawLoader, id_error
 DELTA_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # `to` must lie in the future to include the present (litmos-api.md); a minute ahead.
 TO_AHEAD = timedelta(minutes=1)
-BASE_TABLES = {"litmos_users": "base_users", "litmos_teams": "base_teams",
-               "litmos_courses": "base_courses", "litmos_team_members": "base_team_members",
-               "litmos_course_enrollments": "base_course_enrollments"}
-TYPED_TABLES = tuple(BASE_TABLES)
-# The typed tables no delta query is read for (modules, ...): carried over from the
-# snapshot as they are, changed by the next full sync.
-CARRIED_TABLES = tuple(t for t in types.TYPED_TABLES if t not in BASE_TABLES)
+# Every typed table the catalog declares, copied from the snapshot as base_<stem>; those
+# with a block in refresh.sql are rebuilt from it and the delta, the others (a resource
+# type no delta query covers) are carried over as they are, until the next full sync.
+TYPED_TABLES = catalog.TYPED_TABLES
+BASE_TABLES = {typed: "base_" + typed.removeprefix("litmos_") for typed in TYPED_TABLES}
 WINDOW_TABLE = "refresh_window"
 
 Progress = Callable[[str], None]
@@ -78,6 +76,10 @@ def plan_window(main: duckdb.DuckDBPyConnection, now: datetime, overlap_s: float
     if latest is None or full is None:
         raise RefreshRefused("no full sync has been published yet: a refresh applies changes "
                              "onto one; run litmos_sync first")
+    missing = [t for t in TYPED_TABLES if not store.table_exists(main, t)]
+    if missing:
+        raise RefreshRefused(f"the snapshot has no {', '.join(missing)} (it predates them): "
+                             "run litmos_sync once, then refreshes apply onto it")
     overlap = timedelta(seconds=overlap_s)
     to = now.replace(microsecond=0) + TO_AHEAD
     since = latest[2].replace(microsecond=0) - overlap
@@ -162,11 +164,6 @@ def apply(main_path: Path, stage_path: Path, memory_limit: str, roles: list[str]
         try:
             for typed, base in BASE_TABLES.items():
                 main.execute(f"CREATE OR REPLACE TABLE stage.{base} AS FROM {typed}")
-            for typed in CARRIED_TABLES:
-                if not store.table_exists(main, typed):
-                    raise RefreshRefused(f"the current snapshot has no {typed} (it was "
-                                         "published by an older version): a full sync is due")
-                main.execute(f"CREATE OR REPLACE TABLE stage.{typed} AS FROM {typed}")
             store.run_sql(main, "main.sql", "carried_provisioning")
         finally:
             main.execute("DETACH stage")
@@ -174,16 +171,19 @@ def apply(main_path: Path, stage_path: Path, memory_limit: str, roles: list[str]
     with store.opened(stage_path, memory_limit=memory_limit, preserve_order=True) as con:
         store.run_sql(con, "refresh.sql", "delta_latest", params)
         for table in TYPED_TABLES:
-            store.run_sql(con, "refresh.sql", table, params)
+            if table in store.named_sql("refresh.sql"):
+                store.run_sql(con, "refresh.sql", table, params)
+            else:
+                con.execute(f"ALTER TABLE {BASE_TABLES[table]} RENAME TO {table}")
         result = con.execute(store.named_sql("refresh.sql")["delta_figures"][-1])
         names = [d[0] for d in result.description]
         row = result.fetchone() or ()
         for base in BASE_TABLES.values():
-            con.execute(f"DROP TABLE {base}")
+            con.execute(f"DROP TABLE IF EXISTS {base}")
         counts = {t: store.count(con, t) for t in TYPED_TABLES}
     return ApplyReport(dict(zip(names, (int(n) for n in row), strict=True)), counts)
 
 
-def is_refresh(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> bool:
+def is_refresh(con: duckdb.DuckDBPyConnection, database: str | None = None) -> bool:
     """The staging file holds a refresh (its window), not a sync's extract."""
-    return store.table_exists(con, WINDOW_TABLE, catalog)
+    return store.table_exists(con, WINDOW_TABLE, database)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -227,6 +227,7 @@ class ModelReport:
     skipped_principals: int
     courses_outside_filter: list[str]
     previews: dict[str, str]
+    grants_by_kind: dict[str, int] = field(default_factory=dict)  # e.g. team_member: 812
 
 
 def build_and_check(stage_path: Path, memory_limit: str, sync_team_roles: bool,
@@ -248,7 +249,17 @@ def build_and_check(stage_path: Path, memory_limit: str, sync_team_roles: bool,
             courses_outside_filter=courses_outside_filter(con, course_ids),
             previews={t: store.preview_markdown(con, f"SELECT * FROM {t}")
                       for t in C1_TABLES},
+            grants_by_kind=grants_by_kind(con),
         )
+
+
+def grants_by_kind(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Grants per entitlement kind (`<type>_<slug>`): one GROUP BY on the entitlement id,
+    whose last part is the slug (c1/ids.py), so no join over millions of grants."""
+    rows = con.execute(
+        "SELECT resource_type_id || '_' || regexp_extract(entitlement_id, ':([^:]+)$', 1), "
+        "count(*) FROM c1_grants GROUP BY 1 ORDER BY 1").fetchall()
+    return {str(kind): int(n) for kind, n in rows}
 
 
 def publish(main_path: Path, stage_path: Path, memory_limit: str, sync_id: str, run_id: str,

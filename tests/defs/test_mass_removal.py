@@ -15,6 +15,7 @@ import dagster as dg
 
 from litmos_pipeline.defs.publish import PublishResource, c1_sync_file
 from litmos_pipeline.defs.resources import C1Resource, WarehouseResource
+from litmos_pipeline.defs.risks import access_risks
 from litmos_pipeline.defs.sync import ACCEPT_MASS_REMOVAL_TAG, litmos_sync, sync_assets
 from litmos_sandbox.litmos import LitmosSandbox
 from litmos_sandbox.litmos.tenant import Tenant, TenantSpec
@@ -26,7 +27,7 @@ def sync(resources: dict[str, Any], out_dir: Path, instance: dg.DagsterInstance,
          tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
     """The full `litmos_sync` job (c1z included), C1 not configured, with the run's tags."""
     defs = dg.Definitions(
-        assets=[*sync_assets, c1_sync_file], jobs=[litmos_sync],
+        assets=[*sync_assets, c1_sync_file, access_risks], jobs=[litmos_sync],
         resources={**resources, "c1": C1Resource(),
                    "publish": PublishResource(c1z_output_dir=str(out_dir))})
     return defs.resolve_job_def("litmos_sync").execute_in_process(

@@ -13,6 +13,7 @@ import duckdb
 from litmos_pipeline.c1.credentials import SECRET_PREFIX, generate_client_credentials
 from litmos_pipeline.defs.publish import PublishResource, c1_sync_file
 from litmos_pipeline.defs.resources import C1Resource
+from litmos_pipeline.defs.risks import access_risks
 from litmos_pipeline.defs.sync import litmos_sync, sync_assets
 from litmos_sandbox.litmos import FaultRule, LitmosSandbox
 from litmos_sandbox.litmos.tenant import Tenant
@@ -135,7 +136,7 @@ def full_sync(resources: dict[str, Any], out_dir: Path, instance: dg.DagsterInst
               c1: C1Resource | None = None) -> dg.ExecuteInProcessResult:
     """The `litmos_sync` job of defs/sync.py (c1_sync_file included), C1 not configured."""
     defs = dg.Definitions(
-        assets=[*sync_assets, c1_sync_file], jobs=[litmos_sync],
+        assets=[*sync_assets, c1_sync_file, access_risks], jobs=[litmos_sync],
         resources={**resources, "c1": c1 or C1Resource(),
                    "publish": PublishResource(c1z_output_dir=str(out_dir))})
     return defs.resolve_job_def("litmos_sync").execute_in_process(instance=instance,

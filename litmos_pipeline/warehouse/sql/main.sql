@@ -78,13 +78,13 @@ SELECT resource_id, principal_id, change FROM grant_changes
 WHERE source = 'provisioning' AND resource_type_id = 'learning_path' AND changed_at >= (
     SELECT max(started_at) FROM sync_runs WHERE coalesce(kind, 'sync') = 'sync')
 QUALIFY row_number() OVER (PARTITION BY grant_id ORDER BY changed_at DESC) = 1;
-DELETE FROM stage.litmos_learning_path_users u WHERE EXISTS (
+DELETE FROM stage.base_learning_path_users u WHERE EXISTS (
     SELECT 1 FROM provisioned_paths p WHERE p.change = 'removed'
         AND p.resource_id = u.learning_path_id AND p.principal_id = u.user_id);
-INSERT INTO stage.litmos_learning_path_users (learning_path_id, user_id)
+INSERT INTO stage.base_learning_path_users (learning_path_id, user_id)
 SELECT resource_id, principal_id FROM provisioned_paths p
 WHERE p.change = 'added' AND NOT EXISTS (
-    SELECT 1 FROM stage.litmos_learning_path_users u
+    SELECT 1 FROM stage.base_learning_path_users u
     WHERE p.resource_id = u.learning_path_id AND p.principal_id = u.user_id);
 
 -- name: record_changes
