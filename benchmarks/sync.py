@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -71,7 +71,8 @@ REAL_SERVER_RPM = 100
 REAL_CLIENT_RPM = 90
 MODE_NAMES = ("unthrottled", "throttled", "real-rate")
 
-EXTRACT_ASSETS = ("litmos_users", "litmos_teams", "litmos_courses", "litmos_team_members",
+EXTRACT_ASSETS = ("litmos_users", "litmos_teams", "litmos_courses", "litmos_modules",
+                  "litmos_learning_paths", "litmos_team_members", "litmos_learning_path_users",
                   "litmos_course_enrollments")
 MODEL_ASSETS = ("c1_resource_types", "c1_resources", "c1_entitlements", "c1_grants")
 ALL_ASSETS = (*EXTRACT_ASSETS, *MODEL_ASSETS, "access_changes", "c1_sync_file")
@@ -106,17 +107,24 @@ class Mode:
     latency_ms: float
     server_rpm: int | None  # the sandbox's limit; None: off
     client_rpm: float  # LITMOS_REQUESTS_PER_MINUTE
+    modules: bool = False  # LITMOS_SYNC_MODULES (off by default, as in the pipeline)
 
     @property
     def label(self) -> str:
-        return f"{self.preset}/{self.name}/roles-{'on' if self.roles else 'off'}"
+        roles = f"{self.preset}/{self.name}/roles-{'on' if self.roles else 'off'}"
+        return roles + ("/modules" if self.modules else "")
 
     @property
     def slug(self) -> str:
         return self.label.replace("/", "-")
 
 
-def make_mode(name: str, preset: str, roles: bool, latency_ms: float | None = None) -> Mode:
+def make_mode(name: str, preset: str, roles: bool, latency_ms: float | None = None,
+              modules: bool = False) -> Mode:
+    return replace(_make_mode(name, preset, roles, latency_ms), modules=modules)
+
+
+def _make_mode(name: str, preset: str, roles: bool, latency_ms: float | None) -> Mode:
     if name == "unthrottled":
         return Mode(name, preset, roles, LATENCY_MS if latency_ms is None else latency_ms,
                     None, UNPACED_RPM)
@@ -130,9 +138,10 @@ def make_mode(name: str, preset: str, roles: bool, latency_ms: float | None = No
 
 
 def plan(preset: str, modes: Sequence[str] | None, roles: str | None,
-         latency_ms: float | None = None) -> list[Mode]:
+         latency_ms: float | None = None, modules: bool = False) -> list[Mode]:
     """The runs for the command line; explicit --modes/--roles give their product."""
-    if preset == "all" and modes is None and roles is None and latency_ms is None:
+    if preset == "all" and modes is None and roles is None and latency_ms is None \
+            and not modules:
         # The issue's matrix: the small tenant as a quick regression figure (and once at
         # Litmos' real rate, ~2 minutes), the large one with team roles on and off unpaced,
         # and paced with roles off (half the requests).
@@ -144,7 +153,7 @@ def plan(preset: str, modes: Sequence[str] | None, roles: str | None,
                 make_mode("throttled", "large", False)]
     presets = ["small", "large"] if preset == "all" else [preset]
     role_values = {"on": [True], "off": [False], "both": [True, False]}[roles or "on"]
-    return [make_mode(m, p, r, latency_ms) for p in presets
+    return [make_mode(m, p, r, latency_ms, modules) for p in presets
             for m in (modes or ["unthrottled"]) for r in role_values]
 
 
@@ -161,8 +170,12 @@ KINDS = {
     "team_leaders": "GET /teams/{id}/leaders",
     "team_admins": "GET /teams/{id}/admins",
     "course_users": "GET /courses/{id}/users",
+    "course_modules": "GET /courses/{id}/modules",
+    "learning_paths": "GET /learningpaths",
+    "learning_path_users": "GET /learningpaths/{id}/users",
 }
 ROLE_LISTS = ("team_leaders", "team_admins")
+MODULE_LISTS = ("course_modules",)  # read with LITMOS_SYNC_MODULES only
 
 
 def pages(n: int) -> int:
@@ -180,11 +193,12 @@ class Floor:
     by_list: dict[str, int]
     summary: dict[str, int]
 
-    def by_kind(self, roles: bool) -> dict[str, int]:
-        return {KINDS[k]: n for k, n in self.by_list.items() if roles or k not in ROLE_LISTS}
+    def by_kind(self, roles: bool, modules: bool = False) -> dict[str, int]:
+        return {KINDS[k]: n for k, n in self.by_list.items()
+                if (roles or k not in ROLE_LISTS) and (modules or k not in MODULE_LISTS)}
 
-    def total(self, roles: bool) -> int:
-        return sum(self.by_kind(roles).values())
+    def total(self, roles: bool, modules: bool = False) -> int:
+        return sum(self.by_kind(roles, modules).values())
 
 
 @cache
@@ -195,7 +209,7 @@ def request_floor(preset: str) -> Floor:
     leaders and admins lists are not filtered.
     """
     t = tenant_model(preset)
-    teams, courses = t.teams(), t.courses()
+    teams, courses, paths = t.teams(), t.courses(), t.learning_paths()
     by_list = {
         "users": pages(len(t.users())),
         "teams": pages(len(teams)),
@@ -204,6 +218,10 @@ def request_floor(preset: str) -> Floor:
         "team_leaders": sum(pages(len(t.team_leaders(x.id))) for x in teams),
         "team_admins": sum(pages(len(t.team_admins(x.id))) for x in teams),
         "course_users": sum(pages(t.course_enrollee_count(c.id)) for c in courses),
+        "course_modules": sum(pages(len(t.course_modules(c.id))) for c in courses),
+        # LITMOS_SYNC_LEARNING_PATHS is on by default: one list, one users list per path.
+        "learning_paths": pages(len(paths)),
+        "learning_path_users": sum(pages(len(t.learning_path_users(p.id))) for p in paths),
     }
     return Floor(by_list, t.summary())
 
@@ -343,6 +361,7 @@ def run_env(mode: Mode, base_url: str, api_key: str, home: Path, data: Path,
         "LITMOS_BASE_URL": loopback_only(base_url),
         "LITMOS_REQUESTS_PER_MINUTE": f"{mode.client_rpm:g}",
         "LITMOS_SYNC_TEAM_ROLES": "true" if mode.roles else "false",
+        "LITMOS_SYNC_MODULES": "true" if mode.modules else "false",
         "LITMOS_DUCKDB_PATH": str(data / "litmos.duckdb"),
         "C1Z_OUTPUT_DIR": str(c1z_dir),
     })
@@ -484,7 +503,7 @@ def run_mode(mode: Mode, work_root: Path, *, keep: bool, profile_dir: Path | Non
              timeout_override_s: float | None, duckdb_memory_limit: str | None,
              log: Any) -> dict[str, Any]:
     floor = request_floor(mode.preset)
-    want = floor.total(mode.roles)
+    want = floor.total(mode.roles, mode.modules)
     work = work_root / f"{datetime.now():%Y%m%d-%H%M%S}-{mode.slug}"
     home, data, c1z_dir = work / "dagster_home", work / "data", work / "c1z"
     for d in (home, data, c1z_dir):
@@ -536,10 +555,10 @@ def run_mode(mode: Mode, work_root: Path, *, keep: bool, profile_dir: Path | Non
 
 def summarize(mode: Mode, floor: Floor, outcome: RunOutcome, facts: RunFacts,
               stats: dict[str, Any], data: Path, c1z_dir: Path) -> dict[str, Any]:
-    want = floor.total(mode.roles)
+    want = floor.total(mode.roles, mode.modules)
     requests = int(stats.get("total_requests", 0))
     by_kind = stats.get("requests_by_kind", {})
-    expected_kinds = floor.by_kind(mode.roles)
+    expected_kinds = floor.by_kind(mode.roles, mode.modules)
     over_by_kind = {k: by_kind.get(k, 0) - n for k, n in expected_kinds.items()
                     if by_kind.get(k, 0) != n}
     over_by_kind |= {k: n for k, n in by_kind.items() if k not in expected_kinds}
@@ -563,7 +582,8 @@ def summarize(mode: Mode, floor: Floor, outcome: RunOutcome, facts: RunFacts,
     c1z_files = [p for p in c1z_dir.glob("*.c1z") if p.name != "latest.c1z"]
     paced_s = requests * 60.0 / mode.client_rpm
     result: dict[str, Any] = {
-        "mode": mode.name, "preset": mode.preset, "roles": mode.roles, "label": mode.label,
+        "mode": mode.name, "preset": mode.preset, "roles": mode.roles, "modules": mode.modules,
+        "label": mode.label,
         "latency_ms": mode.latency_ms, "server_rpm": mode.server_rpm,
         "client_rpm": mode.client_rpm if mode.client_rpm < UNPACED_RPM else None,
         "tenant": floor.summary,
@@ -823,6 +843,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                       "--preset all alone runs the issue's matrix)")
     p.add_argument("--roles", choices=("on", "off", "both"), default=None,
                    help="LITMOS_SYNC_TEAM_ROLES (default: on)")
+    p.add_argument("--modules", action="store_true",
+                   help="LITMOS_SYNC_MODULES on (one more list per course; default: off)")
     p.add_argument("--latency-ms", type=float, default=None,
                    help=f"added latency per request in unthrottled mode (default {LATENCY_MS:g})")
     p.add_argument("--duckdb-memory-limit", default=None,
@@ -858,7 +880,7 @@ def interrupt_on_signals() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    modes = plan(args.preset, args.modes, args.roles, args.latency_ms)
+    modes = plan(args.preset, args.modes, args.roles, args.latency_ms, args.modules)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr if args.json else sys.stdout, flush=True)

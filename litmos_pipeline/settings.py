@@ -169,6 +169,12 @@ class LitmosSettings(Settings):
     sync_team_roles: bool = setting(
         "LITMOS_SYNC_TEAM_ROLES", "also sync team leaders and admins (two more requests "
         "per team)", True)
+    sync_modules: bool = setting(
+        "LITMOS_SYNC_MODULES", "also sync course modules as resources under their course "
+        "(one more request per course)", False)
+    sync_learning_paths: bool = setting(
+        "LITMOS_SYNC_LEARNING_PATHS", "sync learning paths and who is assigned to each "
+        "(one list, and one more request per learning path)", True)
     # 90 of the key's 100 requests a minute for syncs leaves room for provisioning.
     requests_per_minute: float = setting(
         "LITMOS_REQUESTS_PER_MINUTE", "the sync's pacing; the key allows 100, the rest is "
@@ -200,7 +206,8 @@ class LitmosSettings(Settings):
     def _ids(cls, value: Any) -> Any:
         return _split_ids(value)
 
-    @field_validator("sync_team_roles", "send_messages", mode="before")
+    @field_validator("sync_team_roles", "sync_modules", "sync_learning_paths",
+                     "send_messages", mode="before")
     @classmethod
     def _bools(cls, value: Any) -> Any:
         return _parse_bool(value)

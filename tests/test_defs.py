@@ -59,6 +59,7 @@ EXTRACT = {"group": "litmos_extract", "kinds": ["duckdb", "litmos"], "deps": []}
 MODEL = {"group": "c1_model", "kinds": ["duckdb"]}
 ALL_ASSETS = ["access_changes", "access_risks", "c1_entitlements", "c1_grants", "c1_resource_types",
               "c1_resources", "c1_sync_file", "litmos_course_enrollments", "litmos_courses",
+              "litmos_learning_path_users", "litmos_learning_paths", "litmos_modules",
               "litmos_team_members", "litmos_teams", "litmos_users"]
 
 EXPECTED: dict[str, Any] = {
@@ -66,16 +67,21 @@ EXPECTED: dict[str, Any] = {
         "litmos_users": EXTRACT,
         "litmos_teams": EXTRACT,
         "litmos_courses": EXTRACT,
+        "litmos_modules": EXTRACT,  # staged empty unless LITMOS_SYNC_MODULES
+        "litmos_learning_paths": EXTRACT,  # and these without LITMOS_SYNC_LEARNING_PATHS
+        "litmos_learning_path_users": EXTRACT,
         "litmos_team_members": EXTRACT,
         "litmos_course_enrollments": EXTRACT,
         "litmos_delta": EXTRACT,
         "c1_resource_types": {**MODEL, "deps": []},
         # litmos_delta: a refresh's input (defs/refresh.py), built by the same c1_model.
-        "c1_resources": {**MODEL, "deps": ["litmos_courses", "litmos_delta", "litmos_teams",
-                                           "litmos_users"]},
-        "c1_entitlements": {**MODEL, "deps": ["litmos_courses", "litmos_delta", "litmos_teams"]},
+        "c1_resources": {**MODEL, "deps": ["litmos_courses", "litmos_delta",
+                                           "litmos_learning_paths", "litmos_modules",
+                                           "litmos_teams", "litmos_users"]},
+        "c1_entitlements": {**MODEL, "deps": ["litmos_courses", "litmos_delta",
+                                              "litmos_learning_paths", "litmos_teams"]},
         "c1_grants": {**MODEL, "deps": ["litmos_course_enrollments", "litmos_delta",
-                                        "litmos_team_members"]},
+                                        "litmos_learning_path_users", "litmos_team_members"]},
         "access_changes": {**MODEL, "deps": ["c1_grants"]},
         "access_risks": {**MODEL, "deps": ["access_changes", "c1_grants"]},
         "c1_sync_file": {"group": "c1_publish", "kinds": ["c1", "sqlite"],
@@ -123,7 +129,9 @@ EXPECTED: dict[str, Any] = {
         "litmos": {"class": "LitmosResource",
                    "fields": ["api_key", "base_url", "course_ids", "max_retries",
                               "provision_requests_per_minute", "requests_per_minute",
-                              "send_messages", "source", "sync_team_roles", "timeout_s"]},
+                              "send_messages", "source", "sync_learning_paths", "sync_modules",
+                              "sync_team_roles",
+                              "timeout_s"]},
         "provision": {"class": "ProvisionResource", "fields": ["dry_run"]},
         # Fields are named as in the settings (they were keep_files, history_retention).
         "publish": {"class": "PublishResource",

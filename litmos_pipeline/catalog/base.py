@@ -53,7 +53,8 @@ class Listing:
 
     `path` and `what` hold `{id}`, the parent's id (made a safe path segment first).
     `variant` names the team role a list holds: the extract reads the variants it is
-    asked for (LITMOS_SYNC_TEAM_ROLES), in catalog order.
+    asked for (LITMOS_SYNC_TEAM_ROLES), in catalog order. `option` names the sync setting
+    (a LitmosSettings field, e.g. `sync_modules`) without which the list is not read.
     """
 
     path: str
@@ -61,6 +62,7 @@ class Listing:
     records: RecordSpec
     context: Mapping[str, str] = field(default_factory=dict)
     variant: str | None = None
+    option: str | None = None
 
 
 class Target(NamedTuple):
@@ -149,6 +151,10 @@ class ResourceType:
     `list_path` lists every record (`records` is its raw table); `one_path` reads one
     (provisioning's existence check, and the extract when `filter_setting` restricts the
     sync to listed ids). `children` are the per-resource lists its grants come from.
+    A type with a `parent` has no list of its own: its records come from one of the
+    parent type's children (modules, listed per course), and `list_path` is empty.
+    `option` names the sync setting (a LitmosSettings field) without which none of its
+    lists is read; its tables are then staged empty.
     """
 
     id: str
@@ -163,6 +169,8 @@ class ResourceType:
     children: tuple[Listing, ...] = ()
     entitlements: tuple[Entitlement, ...] = ()
     filter_setting: str | None = None  # e.g. LITMOS_COURSE_IDS
+    parent: str | None = None  # the resource type whose lists hold its records
+    option: str | None = None
 
     @property
     def provisionable(self) -> bool:

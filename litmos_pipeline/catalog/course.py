@@ -1,7 +1,8 @@
 """Litmos courses: who is assigned, and whether they completed it (a state, not access).
 
 Grants come from each course's enrollee list; LITMOS_COURSE_IDS restricts the sync to
-listed courses, read one GET each instead of the course list.
+listed courses, read one GET each instead of the course list. A course's modules
+(module.py) are one more list of it, read with LITMOS_SYNC_MODULES.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from litmos_pipeline.catalog.base import (
     Verb,
     found_at,
 )
+from litmos_pipeline.catalog.module import MODULE_LIST
 
 COURSES = RecordSpec("raw_courses", (
     ("Id", "id"), ("Code", "code"), ("Name", "name"), ("Active", "active"),
@@ -35,7 +37,8 @@ COURSE = ResourceType(
     traits=(), records=COURSES,
     list_path="/courses", list_what="courses", one_path="/courses/{id}",
     one_what="course {id}", filter_setting="LITMOS_COURSE_IDS",
-    children=(Listing("/courses/{id}/users", "course {id} users", COURSE_ENROLLMENTS),),
+    children=(Listing("/courses/{id}/users", "course {id} users", COURSE_ENROLLMENTS),
+              MODULE_LIST),
     entitlements=(
         Entitlement(
             "assigned", "Assigned", "Assigned to",

@@ -39,6 +39,11 @@ DELTA = "litmos_delta"
 EXTRACT_TABLES = {spec.typed: (spec.table, spec.preview) for spec in catalog.RECORD_SPECS}
 
 
+def enabled_options(settings: cfg.LitmosSettings) -> tuple[str, ...]:
+    """The catalog's sync options (LITMOS_SYNC_MODULES, ...) this deployment turns on."""
+    return tuple(name for name in catalog.OPTIONS if getattr(settings, name))
+
+
 def _step_metadata(client: LitmosClient, started: float, rows: int) -> dict[str, Any]:
     """The extract step's API figures, shared by its five assets (prefixed extract_)."""
     elapsed = time.monotonic() - started
@@ -67,7 +72,7 @@ def litmos_extract(context: dg.AssetExecutionContext, litmos: LitmosResource,
                    warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
     """One step stages every Litmos list, so the API is kept busy from first to last page.
 
-    The five assets are only useful together: the C1 model is built from one run's
+    These assets are only useful together: the C1 model is built from one run's
     staging file, and refuses a run that staged only some of them.
     """
     started = time.monotonic()
@@ -77,6 +82,7 @@ def litmos_extract(context: dg.AssetExecutionContext, litmos: LitmosResource,
     with litmos.client(context.log, budget_path=budget) as client, \
             warehouse.staging(context.run_id) as con:
         results = extract.load_all(con, client, course_ids=settings.course_ids, roles=roles,
+                                   options=enabled_options(settings),
                                    progress=context.log.info)
         previews = {asset: store.preview_markdown(con, sql)
                     for asset, (_, sql) in EXTRACT_TABLES.items()}

@@ -241,6 +241,25 @@ class LitmosClient:
             return False
         return True
 
+    def assign_learning_path(self, user_id: str, path_id: str, *, send_message: bool) -> None:
+        # The body's outer element is not documented: <LearningPaths>, as for courses.
+        path = f"/users/{path_segment(user_id, 'user id')}/learningpaths"
+        check_id(path_id, "learning path id")  # goes in the body, held to the same rule
+        self.request("POST", path, what=f"assign learning path {path_id} to user {user_id}",
+                     params={"sendmessage": _flag(send_message)},
+                     xml=xml_id_list("LearningPaths", "LearningPath", [path_id]))
+
+    def unassign_learning_path(self, user_id: str, path_id: str) -> bool:
+        """False when the user did not have the learning path (Litmos answers 404)."""
+        path = (f"/users/{path_segment(user_id, 'user id')}"
+                f"/learningpaths/{path_segment(path_id, 'learning path id')}")
+        try:
+            self.request("DELETE", path,
+                         what=f"unassign learning path {path_id} from user {user_id}")
+        except LitmosNotFound:
+            return False
+        return True
+
     def add_team_member(self, team_id: str, user_id: str) -> None:
         path = f"/teams/{path_segment(team_id, 'team id')}/users"
         check_id(user_id, "user id")  # goes in the body, but is held to the same rule

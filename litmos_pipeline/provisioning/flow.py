@@ -42,7 +42,7 @@ class Action:
     """What a task asks of Litmos, in our terms."""
 
     kind: str                      # grant | revoke | create_account | action_invoke
-    resource_type: str = ""        # team | course
+    resource_type: str = ""        # a provisionable catalog type: team | course | learning_path
     resource_id: str = ""
     slug: str = ""
     user_id: str = ""

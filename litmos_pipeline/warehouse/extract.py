@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -51,7 +51,7 @@ class ListRef:
 
 def load_all(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
              course_ids: Iterable[str] = (), roles: Iterable[str] = ("member",),
-             progress: Progress | None = None,
+             options: Collection[str] = (), progress: Progress | None = None,
              types: tuple[ResourceType, ...] = catalog.CATALOG) -> dict[str, LoadResult]:
     """Every list the catalog names, into the raw tables; results by raw table name.
 
@@ -61,13 +61,17 @@ def load_all(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
     table is set up or finished. Per-resource lists start in parent id order (see
     `_ids_in_order`), each type's spread among the others' (see `_spread`). `course_ids`
     restricts the types with a filter setting (courses) to those ids, one GET each;
-    `roles` picks the team-role lists (see `catalog.Listing.variant`).
+    `roles` picks the team-role lists (see `catalog.Listing.variant`); `options` names the
+    sync settings turned on (`sync_modules`): a type or list with an `option` not named is
+    not read, and its raw table is staged empty.
     """
+    # Every table of `types`, read or not: the transform reads them all.
     loaders = {spec.table: RawLoader(con, spec) for spec in _specs(types)}
     results = {table: LoadResult() for table in loaders}
     counter = JsonPageCounter(con)
     wanted = list(dict.fromkeys(course_ids))
     only = {rt.id: wanted for rt in types if rt.filter_setting and wanted}
+    types = tuple(rt for rt in types if rt.option is None or rt.option in options)
     parents = [rt for rt in types if rt.children]
     first = [ListRef(rt.list_path, rt.list_what, loaders[rt.records.table])
              for rt in parents if rt.id not in only]
@@ -82,15 +86,16 @@ def load_all(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
     for rt in parents:
         ids = _ids_in_order(con, rt.records.table)
         listings = [lst for lst in rt.children
-                    if lst.variant is None or lst.variant in wanted_roles]
+                    if (lst.variant is None or lst.variant in wanted_roles)
+                    and (lst.option is None or lst.option in options)]
         groups.append([ListRef(lst.path.format(id=path_segment(parent_id, f"{rt.id} id")),
                                lst.what.format(id=parent_id), loaders[lst.records.table],
                                {f"{rt.id}_id": parent_id, **lst.context})
                        for parent_id in ids for lst in listings])
-        for spec in catalog.child_specs(rt):
+        for spec in dict.fromkeys(lst.records for lst in listings):
             results[spec.table].parents = len(ids)
     second = [*(ListRef(rt.list_path, rt.list_what, loaders[rt.records.table])
-                for rt in types if not rt.children),
+                for rt in types if not rt.children and rt.parent is None),
               *_spread(*groups)]
     _stream(client, counter, second, results, progress)
     for table, loader in loaders.items():

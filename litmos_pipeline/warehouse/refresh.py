@@ -164,6 +164,7 @@ def apply(main_path: Path, stage_path: Path, memory_limit: str, roles: list[str]
         try:
             for typed, base in BASE_TABLES.items():
                 main.execute(f"CREATE OR REPLACE TABLE stage.{base} AS FROM {typed}")
+            store.run_sql(main, "main.sql", "carried_provisioning")
         finally:
             main.execute("DETACH stage")
     params = {"roles": roles, "course_ids": course_ids}

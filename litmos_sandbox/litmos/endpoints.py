@@ -8,11 +8,14 @@ from litmos_sandbox.litmos.request import Call
 from litmos_sandbox.litmos.tenant import (
     COURSE_FIELDS,
     COURSE_USER_FIELDS,
+    LEARNING_PATH_COURSE_FIELDS,
+    LEARNING_PATH_FIELDS,
     MEMBER_FIELDS,
     MODULE_FIELDS,
     TEAM_FIELDS,
     USER_COURSE_FIELDS,
     USER_FIELDS,
+    USER_LEARNING_PATH_FIELDS,
     USER_LIST_FIELDS,
     Row,
     Tenant,
@@ -237,6 +240,42 @@ class Endpoints:
         start, limit = call.paging()
         return self._list(call, "Modules", "Module", MODULE_FIELDS, rows[start:start + limit])
 
+    def learning_paths_list(self, call: Call) -> Response:
+        start, limit = call.paging()
+        rows = self.tenant.page_learning_paths(start, limit)
+        return self._list(call, "LearningPaths", "LearningPath", LEARNING_PATH_FIELDS, rows)
+
+    def learning_path_get(self, call: Call) -> Response:
+        row = self.tenant.learning_path_detail(call.params[0])
+        return self._one(call, "LearningPath", LEARNING_PATH_FIELDS, row)
+
+    def learning_path_users(self, call: Call) -> Response:
+        start, limit = call.paging()
+        rows = self.tenant.page_learning_path_users(call.params[0], start, limit)
+        return self._list(call, "Users", "User", MEMBER_FIELDS, rows)
+
+    def learning_path_courses(self, call: Call) -> Response:
+        start, limit = call.paging()
+        rows = self.tenant.page_learning_path_courses(call.params[0], start, limit)
+        return self._list(call, "Courses", "Course", LEARNING_PATH_COURSE_FIELDS, rows)
+
+    def user_learning_paths(self, call: Call) -> Response:
+        start, limit = call.paging()
+        rows = self.tenant.page_user_learning_paths(call.params[0], start, limit)
+        return self._list(call, "LearningPaths", "LearningPath", USER_LEARNING_PATH_FIELDS,
+                          rows)
+
+    def user_learning_paths_assign(self, call: Call) -> Response:
+        # The outer element's name is not documented (<LearningPaths> by analogy with
+        # courses): any is taken, its <LearningPath> children hold the ids.
+        doc = parse_body(call.body)
+        root = str(getattr(doc, "tag", "LearningPaths")).rsplit("}", 1)[-1]
+        self.tenant.assign_learning_paths(call.params[0], ids_from(doc, root, "LearningPath"))
+        return empty()
+
+    def user_learning_path_unassign(self, call: Call) -> Response:
+        self.tenant.unassign_learning_path(call.params[0], call.params[1])
+        return empty()
 
 def in_documented_order(values: dict[str, object]) -> bool:
     """The body's known user fields come in USER_FIELDS' order (others are not placed)."""

@@ -37,6 +37,9 @@ _ROUTE_TABLE: list[tuple[str, str, Handler]] = [
     ("POST", "users/*/courses", Endpoints.user_courses_assign),
     ("GET", "users/*/courses/*", Endpoints.user_course_get),
     ("DELETE", "users/*/courses/*", Endpoints.user_course_unassign),
+    ("GET", "users/*/learningpaths", Endpoints.user_learning_paths),
+    ("POST", "users/*/learningpaths", Endpoints.user_learning_paths_assign),
+    ("DELETE", "users/*/learningpaths/*", Endpoints.user_learning_path_unassign),
     ("GET", "teams", Endpoints.teams_list),
     ("POST", "teams", Endpoints.team_create),
     ("GET", "teams/*", Endpoints.team_get),
@@ -60,6 +63,10 @@ _ROUTE_TABLE: list[tuple[str, str, Handler]] = [
     ("GET", "courses/*", Endpoints.course_get),
     ("GET", "courses/*/users", Endpoints.course_users),
     ("GET", "courses/*/modules", Endpoints.course_modules),
+    ("GET", "learningpaths", Endpoints.learning_paths_list),
+    ("GET", "learningpaths/*", Endpoints.learning_path_get),
+    ("GET", "learningpaths/*/users", Endpoints.learning_path_users),
+    ("GET", "learningpaths/*/courses", Endpoints.learning_path_courses),
     # The delta (date-range) queries: delta.py
     *(("GET", path, delta_handler(kind, root, item))
       for path, kind, root, item in DELTA_ENDPOINTS),

@@ -138,9 +138,11 @@ def test_hello_announces_host_capabilities_and_resource_types(
         "CAPABILITY_ACTIONS",
     }
     by_type = {c.resource_type.id: list(c.capabilities) for c in caps.resource_type_capabilities}
-    assert list(by_type) == ["course", "team", "user"]
+    assert list(by_type) == ["course", "learning_path", "module", "team", "user"]
     assert by_type["user"] == [v2.CAPABILITY_SYNC, v2.CAPABILITY_ACCOUNT_PROVISIONING]
-    assert by_type["team"] == by_type["course"] == [v2.CAPABILITY_PROVISION, v2.CAPABILITY_SYNC]
+    assert by_type["team"] == by_type["course"] == by_type["learning_path"] == [
+        v2.CAPABILITY_PROVISION, v2.CAPABILITY_SYNC]
+    assert by_type["module"] == [v2.CAPABILITY_SYNC]
     details = caps.credential_details.capability_account_provisioning
     assert list(details.supported_credential_options) == [
         v2.CAPABILITY_DETAIL_CREDENTIAL_OPTION_NO_PASSWORD,

@@ -78,7 +78,9 @@ def test_status_and_inspect_after_the_sync(synced: Synced) -> None:
     assert "guard: no held sync" in status.output
     inspected = invoke(env, "inspect", "--latest", "--against-duckdb", "--sample", "2")
     assert inspected.exit_code == 0, inspected.output
-    assert f"resources {len(litmos.tenant.users()) + 6:,}" in inspected.output
+    # users, 3 teams, 3 courses and the learning paths (synced by default)
+    resources = len(litmos.tenant.users()) + 6 + len(litmos.tenant.learning_paths())
+    assert f"resources {resources:,}" in inspected.output
     assert "the same ids" in inspected.output
 
 

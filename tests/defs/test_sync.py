@@ -36,6 +36,9 @@ def expected_grants(tenant: Tenant, *, roles: bool = True) -> set[str]:
             state = "completed" if e.completed else "in_progress"
             out |= {f"course:{course.id}:assigned:user:{e.user_id}",
                     f"course:{course.id}:{state}:user:{e.user_id}"}
+    for path in tenant.learning_paths():  # LITMOS_SYNC_LEARNING_PATHS is on by default
+        out |= {f"learning_path:{path.id}:assigned:user:{u.id}"
+                for u in tenant.learning_path_users(path.id)}
     return out
 
 
@@ -67,6 +70,32 @@ def test_full_sync_matches_the_tenant(tiny_sandbox: LitmosSandbox, tmp_path: Pat
         parents = con.execute("SELECT count(*) FROM c1_resources WHERE resource_type_id='team' "
                               "AND parent_resource_id IS NOT NULL").fetchone()[0]
         assert parents == sum(1 for t in tiny_sandbox.tenant.teams() if t.parent >= 0) > 0
+        by_type = dict(con.execute("SELECT resource_type_id, count(*) FROM c1_resources "
+                                   "GROUP BY 1").fetchall())
+    assert by_type["learning_path"] == len(tiny_sandbox.tenant.learning_paths())
+    assert "module" not in by_type  # LITMOS_SYNC_MODULES is off by default
+
+
+def test_modules_and_no_learning_paths(tiny_sandbox: LitmosSandbox, tmp_path: Path,
+                                       instance: dg.DagsterInstance) -> None:
+    db = tmp_path / "w.duckdb"
+    result = dg.materialize(sync_assets, instance=instance,
+                            resources=sync_resources(tiny_sandbox.base_url,
+                                                     tiny_sandbox.api_key, db,
+                                                     sync_modules="true",
+                                                     sync_learning_paths="false"))
+    assert result.success
+    tenant = tiny_sandbox.tenant
+    with duckdb.connect(str(db), read_only=True) as con:
+        modules = set(con.execute("SELECT parent_resource_type_id, parent_resource_id, "
+                                  "resource_id FROM c1_resources "
+                                  "WHERE resource_type_id = 'module'").fetchall())
+        paths = con.execute("SELECT count(*) FROM c1_resources "
+                            "WHERE resource_type_id = 'learning_path'").fetchone()[0]
+    assert modules == {("course", c.id, row[0]) for c in tenant.courses()
+                       for row in tenant.course_modules(c.id)}
+    assert paths == 0
+    assert not any(g.startswith("learning_path:") for g in grants_in(db))
 
 
 def test_second_sync_reports_access_changes(tiny_sandbox: LitmosSandbox, tmp_path: Path,

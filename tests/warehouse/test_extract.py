@@ -17,8 +17,8 @@ from litmos_pipeline.warehouse.loader import BadIdError, MissingIdError, RawLoad
 from litmos_sandbox.litmos import FaultRule, LitmosSandbox
 from tests.conftest import CannedLitmos
 
-RAW_TABLES = ("raw_users", "raw_teams", "raw_courses", "raw_team_members",
-              "raw_course_enrollments")
+RAW_TABLES = ("raw_users", "raw_teams", "raw_courses", "raw_modules", "raw_learning_paths",
+              "raw_team_members", "raw_course_enrollments", "raw_learning_path_users")
 
 
 def extract_all(sandbox: LitmosSandbox, db: Path, *, prefer_json: bool) -> dict[str, int]:
@@ -26,7 +26,8 @@ def extract_all(sandbox: LitmosSandbox, db: Path, *, prefer_json: bool) -> dict[
     with LitmosClient(sandbox.base_url, sandbox.api_key, "pytest", requests_per_minute=None,
                       prefer_json=prefer_json, backoff_base_s=0.01,
                       on_progress=messages.append) as client, store.opened(db) as con:
-        results = extract.load_all(con, client, roles=("member", "leader", "admin"))
+        results = extract.load_all(con, client, roles=("member", "leader", "admin"),
+                                   options=("sync_modules", "sync_learning_paths"))
         counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in RAW_TABLES}
     assert {t: r.rows for t, r in results.items()} == counts
     return counts
@@ -63,7 +64,7 @@ def test_load_all_starts_children_in_parent_id_order_and_counts_every_page(
                       requests_per_minute=None) as client, \
             store.opened(tmp_path / "o.duckdb") as con:
         results = extract.load_all(con, client, roles=("member", "admin"),
-                                   progress=messages.append)
+                                   options=("sync_learning_paths",), progress=messages.append)
         roles = {r[0] for r in con.execute(
             "SELECT DISTINCT role FROM raw_team_members").fetchall()}
     second = passes[-1]
@@ -79,7 +80,12 @@ def test_load_all_starts_children_in_parent_id_order_and_counts_every_page(
     assert sum(r.pages for r in results.values()) == client.stats.requests
     assert results["raw_team_members"].parents == len(tiny_sandbox.tenant.teams())
     assert results["raw_course_enrollments"].parents == len(tiny_sandbox.tenant.courses())
-    lists = 1 + 2 * len(tiny_sandbox.tenant.teams()) + len(tiny_sandbox.tenant.courses())
+    # LITMOS_SYNC_MODULES is off by default: no module list is read, the table is empty
+    assert results["raw_modules"].rows == results["raw_modules"].parents == 0
+    paths = len(tiny_sandbox.tenant.learning_paths())
+    assert results["raw_learning_path_users"].parents == paths
+    lists = (1 + 2 * len(tiny_sandbox.tenant.teams()) + len(tiny_sandbox.tenant.courses())
+             + paths)
     assert len(second) == lists
     assert messages[-1].startswith(f"{lists}/{lists} lists read")
 

@@ -105,6 +105,25 @@ def test_changes_are_applied_and_recorded_as_a_refresh(tmp_path: Path) -> None:
     assert sources == [("refresh",)]
 
 
+def test_carried_learning_paths_keep_what_provisioning_did(tmp_path: Path) -> None:
+    # No delta query is read for learning paths: a refresh carries the snapshot's, with
+    # the provisioning since the full sync replayed on them (and nothing else changes).
+    main_path = published(tmp_path)
+    changes = [("added", "learning_path:lp1:assigned:user:u1", "u1"),
+               ("removed", "learning_path:lp1:assigned:user:u2", "u2")]
+    with store.opened_main(main_path, memory_limit="96MB") as main:
+        for change, grant_id, user in changes:
+            main.execute("INSERT INTO grant_changes VALUES (NULL, ?, ?, 'provisioning', 't', ?, "
+                         "'learning_path:lp1:assigned', 'learning_path', 'lp1', 'user', ?)",
+                         [T0 + timedelta(minutes=5), change, grant_id, user])
+    before = grants(main_path)
+    refreshed(tmp_path, main_path, {})
+    after = grants(main_path)
+    assert before ^ after == {"learning_path:lp1:assigned:user:u1",
+                              "learning_path:lp1:assigned:user:u2"}
+    assert "learning_path:lp1:assigned:user:u1" in after
+
+
 def test_a_deactivated_user_leaves_the_member_lists(tmp_path: Path) -> None:
     main_path = published(tmp_path)
     refreshed(tmp_path, main_path, {delta.DELTA_USERS: [

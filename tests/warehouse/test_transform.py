@@ -9,6 +9,9 @@ import pytest
 from litmos_pipeline.catalog import (
     COURSE_ENROLLMENTS,
     COURSES,
+    LEARNING_PATH_USERS,
+    LEARNING_PATHS,
+    MODULES,
     TEAM_MEMBERS,
     TEAMS,
     USERS,
@@ -47,6 +50,18 @@ def stage(path: Path, *, duplicate_user: bool = False) -> None:
                          {"Id": "u2", "Completed": "false", "PercentageComplete": "40"}],
                         {"course_id": "c1"})
         enrollments.flush()
+        modules = RawLoader(con, MODULES)
+        modules.add([{"Id": "m1", "Code": "S-1", "Name": "Ladders"},
+                     {"Id": "m2", "Code": "S-2", "Name": " "}], {"course_id": "c1"})
+        modules.add([{"Id": "m9", "Name": "Of no synced course"}], {"course_id": "c9"})
+        modules.flush()
+        paths = RawLoader(con, LEARNING_PATHS)
+        paths.add([{"Id": "lp1", "Name": "Onboarding", "Active": "true"}])
+        paths.flush()
+        assigned = RawLoader(con, LEARNING_PATH_USERS)
+        assigned.add([{"Id": "u2"}, {"Id": "ghost"}], {"learning_path_id": "lp1"})
+        assigned.add([{"Id": "u1"}], {"learning_path_id": "lp9"})  # no such path listed
+        assigned.flush()
 
 
 def test_exact_ids(tmp_path: Path) -> None:
@@ -60,12 +75,13 @@ def test_exact_ids(tmp_path: Path) -> None:
         resources = con.execute(
             "SELECT external_id, parent_resource_type_id, parent_resource_id, display_name, "
             "trait, user_status, user_login, user_email FROM c1_resources ORDER BY 1").fetchall()
-        assert snapshot.skipped_principals(con) == 1  # "ghost" is in no user list
+        assert snapshot.skipped_principals(con) == 2  # "ghost" is in no user list, twice
     assert grants == [
         "course:c1:assigned:user:u1",
         "course:c1:assigned:user:u2",
         "course:c1:completed:user:u1",
         "course:c1:in_progress:user:u2",
+        "learning_path:lp1:assigned:user:u2",
         "team:t1:admin:user:u1",
         "team:t1:member:user:u1",
         "team:t2:leader:user:u2",
@@ -73,17 +89,21 @@ def test_exact_ids(tmp_path: Path) -> None:
     ]
     assert entitlements == [
         "course:c1:assigned", "course:c1:completed", "course:c1:in_progress",
+        "learning_path:lp1:assigned",
         "team:t1:admin", "team:t1:leader", "team:t1:member",
         "team:t2:admin", "team:t2:leader", "team:t2:member",
     ]
     assert resources == [
         ("course:c1", None, None, "Safety", None, None, None, None),
+        ("learning_path:lp1", None, None, "Onboarding", None, None, None, None),
+        ("module:m1", "course", "c1", "Ladders", None, None, None, None),
+        ("module:m2", "course", "c1", "S-2", None, None, None, None),  # blank name: code
         ("team:t1", None, None, "Sales", "group", None, None, None),
         ("team:t2", "team", "t1", "Sales EU", "group", None, None, None),
         ("user:u1", None, None, "Ana Lima", "user", 1, "ana", "ana@x.io"),
         ("user:u2", None, None, "bo", "user", 2, "bo", None),
     ]
-    assert counts["c1_resource_types"] == 3
+    assert counts["c1_resource_types"] == 5  # user, team, course, module, learning_path
 
 
 def test_team_roles_off_keeps_members_only(tmp_path: Path) -> None:

@@ -69,6 +69,24 @@ WHERE source = 'provisioning' AND changed_at >= $started_at
 QUALIFY row_number() OVER (PARTITION BY grant_id ORDER BY changed_at DESC) = 1
     AND change = 'added';
 
+-- name: carried_provisioning
+-- A refresh carries the learning-path assignments over from the snapshot (no delta query is
+-- read for them): replay on them what provisioning did since the last full sync read
+-- Litmos, or the refresh would undo a fresh grant or revoke until the next full sync.
+CREATE OR REPLACE TEMP TABLE provisioned_paths AS
+SELECT resource_id, principal_id, change FROM grant_changes
+WHERE source = 'provisioning' AND resource_type_id = 'learning_path' AND changed_at >= (
+    SELECT max(started_at) FROM sync_runs WHERE coalesce(kind, 'sync') = 'sync')
+QUALIFY row_number() OVER (PARTITION BY grant_id ORDER BY changed_at DESC) = 1;
+DELETE FROM stage.base_learning_path_users u WHERE EXISTS (
+    SELECT 1 FROM provisioned_paths p WHERE p.change = 'removed'
+        AND p.resource_id = u.learning_path_id AND p.principal_id = u.user_id);
+INSERT INTO stage.base_learning_path_users (learning_path_id, user_id)
+SELECT resource_id, principal_id FROM provisioned_paths p
+WHERE p.change = 'added' AND NOT EXISTS (
+    SELECT 1 FROM stage.base_learning_path_users u
+    WHERE p.resource_id = u.learning_path_id AND p.principal_id = u.user_id);
+
 -- name: record_changes
 -- One full join finds both directions (two anti joins over millions of ids took twice as long).
 INSERT INTO grant_changes
@@ -98,8 +116,11 @@ SELECT (SELECT count(*) FROM c1_grants),
 CREATE OR REPLACE TABLE litmos_users AS FROM stage.litmos_users;
 CREATE OR REPLACE TABLE litmos_teams AS FROM stage.litmos_teams;
 CREATE OR REPLACE TABLE litmos_courses AS FROM stage.litmos_courses;
+CREATE OR REPLACE TABLE litmos_modules AS FROM stage.litmos_modules;
+CREATE OR REPLACE TABLE litmos_learning_paths AS FROM stage.litmos_learning_paths;
 CREATE OR REPLACE TABLE litmos_team_members AS FROM stage.litmos_team_members;
 CREATE OR REPLACE TABLE litmos_course_enrollments AS FROM stage.litmos_course_enrollments;
+CREATE OR REPLACE TABLE litmos_learning_path_users AS FROM stage.litmos_learning_path_users;
 CREATE OR REPLACE TABLE c1_resource_types AS FROM stage.c1_resource_types;
 CREATE OR REPLACE TABLE c1_resources AS FROM stage.c1_resources;
 CREATE OR REPLACE TABLE c1_entitlements AS FROM stage.c1_entitlements;

@@ -37,6 +37,19 @@ SELECT id, code, name, litmos_bool(active) AS active, description
 FROM raw_courses
 WHERE _seq IN (SELECT min(_seq) FROM raw_courses GROUP BY id);
 
+-- name: litmos_modules
+-- A module id is kept once, under the first course that listed it: it is one C1 resource.
+CREATE OR REPLACE TABLE litmos_modules AS
+SELECT id, course_id, nonblank(code) AS code, name, nonblank(description) AS description
+FROM raw_modules
+WHERE _seq IN (SELECT min(_seq) FROM raw_modules GROUP BY id);
+
+-- name: litmos_learning_paths
+CREATE OR REPLACE TABLE litmos_learning_paths AS
+SELECT id, name, nonblank(description) AS description, litmos_bool(active) AS active
+FROM raw_learning_paths
+WHERE _seq IN (SELECT min(_seq) FROM raw_learning_paths GROUP BY id);
+
 -- name: litmos_team_members
 CREATE OR REPLACE TABLE litmos_team_members AS
 SELECT team_id, role, user_id, user_name, first_name, last_name
@@ -51,6 +64,13 @@ SELECT course_id, user_id, user_name, litmos_bool(completed) AS completed,
        litmos_ts(access_till_date) AS access_till_date
 FROM raw_course_enrollments
 WHERE _seq IN (SELECT min(_seq) FROM raw_course_enrollments GROUP BY course_id, user_id);
+
+-- name: litmos_learning_path_users
+CREATE OR REPLACE TABLE litmos_learning_path_users AS
+SELECT learning_path_id, user_id, user_name
+FROM raw_learning_path_users
+WHERE _seq IN (SELECT min(_seq) FROM raw_learning_path_users
+               GROUP BY learning_path_id, user_id);
 
 -- name: c1_resource_types
 -- From the catalog (litmos_pipeline/catalog/, staged by snapshot.stage_catalog).
@@ -84,7 +104,21 @@ SELECT 'course', id, c1_resource_key('course', id), NULL, NULL,
        coalesce(nonblank(name), id), nonblank(description), NULL,
        NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        json_object('course_id', id, 'code', code, 'name', name, 'active', active)::VARCHAR
-FROM litmos_courses;
+FROM litmos_courses
+UNION ALL
+-- Modules (LITMOS_SYNC_MODULES) under their course; none of a course not synced.
+SELECT 'module', m.id, c1_resource_key('module', m.id), 'course', m.course_id,
+       coalesce(nonblank(m.name), m.code, m.id), m.description, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       json_object('module_id', m.id, 'course_id', m.course_id, 'code', m.code,
+                   'name', m.name)::VARCHAR
+FROM litmos_modules m SEMI JOIN litmos_courses c ON c.id = m.course_id
+UNION ALL
+SELECT 'learning_path', id, c1_resource_key('learning_path', id), NULL, NULL,
+       coalesce(nonblank(name), id), description, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       json_object('learning_path_id', id, 'name', name, 'active', active)::VARCHAR
+FROM litmos_learning_paths;
 
 -- name: c1_entitlements
 CREATE OR REPLACE TABLE c1_entitlements AS
@@ -93,11 +127,12 @@ WITH slugs AS (FROM catalog_entitlements),
 targets AS (
     SELECT 'team' AS resource_type_id, id, name FROM litmos_teams
     UNION ALL SELECT 'course', id, name FROM litmos_courses
+    UNION ALL SELECT 'learning_path', id, name FROM litmos_learning_paths
 )
 SELECT c1_entitlement_id(t.resource_type_id, t.id, s.slug) AS entitlement_id,
        t.resource_type_id, t.id AS resource_id, s.slug,
        coalesce(nonblank(t.name), t.id) || ' ' || s.label AS display_name,
-       s.verb || ' the Litmos ' || t.resource_type_id || ' '
+       s.verb || ' the Litmos ' || replace(t.resource_type_id, '_', ' ') || ' '
            || coalesce(nonblank(t.name), t.id) AS description,
        s.purpose, s.grantable_to
 FROM targets t JOIN slugs s USING (resource_type_id)
@@ -116,6 +151,10 @@ WITH memberships AS (
     SELECT 'course', e.course_id, CASE WHEN e.completed THEN 'completed' ELSE 'in_progress' END,
            e.user_id
     FROM litmos_course_enrollments e SEMI JOIN litmos_courses c ON c.id = e.course_id
+    UNION ALL
+    SELECT 'learning_path', a.learning_path_id, 'assigned', a.user_id
+    FROM litmos_learning_path_users a SEMI JOIN litmos_learning_paths p
+        ON p.id = a.learning_path_id
 )
 SELECT c1_grant_id(c1_entitlement_id(m.resource_type_id, m.resource_id, m.slug), 'user',
                    m.user_id) AS grant_id,
@@ -128,4 +167,5 @@ FROM memberships m SEMI JOIN litmos_users u ON u.id = m.user_id;
 SELECT count(*) FROM (
     SELECT user_id FROM litmos_team_members
     UNION ALL SELECT user_id FROM litmos_course_enrollments
+    UNION ALL SELECT user_id FROM litmos_learning_path_users
 ) m ANTI JOIN litmos_users u ON u.id = m.user_id;

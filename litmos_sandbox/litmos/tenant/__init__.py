@@ -13,11 +13,14 @@ from litmos_sandbox.litmos.tenant.fields import (
     COURSE_FIELDS,
     COURSE_USER_FIELDS,
     DELTA_FIELDS,
+    LEARNING_PATH_COURSE_FIELDS,
+    LEARNING_PATH_FIELDS,
     MEMBER_FIELDS,
     MODULE_FIELDS,
     TEAM_FIELDS,
     USER_COURSE_FIELDS,
     USER_FIELDS,
+    USER_LEARNING_PATH_FIELDS,
     USER_LIST_FIELDS,
     Row,
 )
@@ -27,6 +30,7 @@ from litmos_sandbox.litmos.tenant.tenant import Tenant, enrollment_fields
 
 __all__ = [
     "ACCESS_LEVELS", "COURSE_FIELDS", "COURSE_USER_FIELDS", "DELTA_FIELDS", "HORIZON",
+    "LEARNING_PATH_COURSE_FIELDS", "LEARNING_PATH_FIELDS", "USER_LEARNING_PATH_FIELDS",
     "MEMBER_FIELDS", "MODULE_FIELDS", "ManualClock", "NOW_DAY", "REMOVAL_MODES", "TEAM_FIELDS",
     "USER_COURSE_FIELDS", "USER_FIELDS", "USER_LIST_FIELDS",
     "Course", "Enrollment", "Row", "Team", "Tenant", "TenantError", "TenantSpec", "User",

@@ -67,6 +67,16 @@ DELTA_FIELDS: dict[str, tuple[str, ...]] = {
 }
 # Not described in litmos-api.md beyond the path: a plausible minimal shape.
 MODULE_FIELDS: tuple[str, ...] = ("Id", "Code", "Name", "Description", "Active")
+# Learning paths (litmos-api.md, "Beyond the full sync"): the list's documented fields in
+# part, the path's users as user records, a user's paths with their progress.
+LEARNING_PATH_FIELDS: tuple[str, ...] = (
+    "Id", "Name", "Description", "Active", "OriginalId", "ForSale", "Price", "IsEquivalency",
+)
+LEARNING_PATH_COURSE_FIELDS: tuple[str, ...] = ("Id", "Code", "Name", "Active")
+USER_LEARNING_PATH_FIELDS: tuple[str, ...] = (
+    "Id", "Name", "Active", "Complete", "PercentageComplete", "AssignedDate", "StartDate",
+    "CompletedDate", "ResultId", "AccessTillDate",
+)
 
 # The owner's spelling is not documented; the generator never makes one (tests set it).
 ACCESS_LEVELS: tuple[str, ...] = ("Learner", "Team_Leader", "Admin", "Account_Owner")

@@ -1,5 +1,5 @@
 """Generating a tenant from a ``TenantSpec``: users, teams and memberships, courses and
-their enrollees, each from its own seeded RNG."""
+their enrollees, learning paths, each from its own seeded RNG."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from litmos_sandbox.litmos.tenant.derive import (
     stamp_z,
 )
 from litmos_sandbox.litmos.tenant.fields import ACCESS_RANK
+from litmos_sandbox.litmos.tenant.learning_paths import generate_learning_paths
 from litmos_sandbox.litmos.tenant.model import Course, Team, User
 from litmos_sandbox.litmos.tenant.names import (
     BRANDS,
@@ -43,6 +44,7 @@ class GeneratorMixin(TenantStore):
         tenant._generate_users()
         tenant._generate_teams()
         tenant._generate_courses()
+        tenant._paths = generate_learning_paths(spec, tenant._new_id)
         return tenant
 
     @classmethod

@@ -7,11 +7,12 @@ from typing import Any
 
 _PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(users=10, teams=3, courses=3, enrollments=15, inactive_share=0.1,
-                 members_per_team=4, members_jitter=0),
-    "small": dict(users=1_000, teams=50, courses=20, enrollments=20_000),
-    "medium": dict(users=20_000, teams=1_000, courses=300, enrollments=300_000),
+                 members_per_team=4, members_jitter=0, learning_paths=2),
+    "small": dict(users=1_000, teams=50, courses=20, enrollments=20_000, learning_paths=5),
+    "medium": dict(users=20_000, teams=1_000, courses=300, enrollments=300_000,
+                   learning_paths=30),
     "large": dict(users=100_000, teams=5_000, courses=2_000, enrollments=2_000_000,
-                  max_course_enrollees=90_000),
+                  max_course_enrollees=90_000, learning_paths=100),
 }
 
 
@@ -35,6 +36,8 @@ class TenantSpec:
     skew: float = 1.0
     non_ascii: bool = True
     team_courses_max: int = 3  # each team gets 0..this many courses assigned
+    # Each path holds 1..5 courses and 1..max(2, users/50) users (learning_paths.py).
+    learning_paths: int = 2
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> TenantSpec:
@@ -53,7 +56,8 @@ class TenantSpec:
 
     def validate(self) -> None:
         for name in ("users", "teams", "courses", "enrollments", "members_per_team",
-                     "leaders_per_team", "admins_per_team", "team_courses_max"):
+                     "leaders_per_team", "admins_per_team", "team_courses_max",
+                     "learning_paths"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TenantSpec.{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.inactive_share <= 1.0:

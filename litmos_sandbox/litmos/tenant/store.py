@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from litmos_sandbox.litmos.tenant.changes import ChangeLog
 from litmos_sandbox.litmos.tenant.derive import DAYS, NOW_DAY, midnight, mix64, opaque_id, stamp_z
@@ -24,6 +25,9 @@ from litmos_sandbox.litmos.tenant.model import (
     not_found,
 )
 from litmos_sandbox.litmos.tenant.spec import TenantSpec
+
+if TYPE_CHECKING:  # learning_paths.py builds on this class: no import circle
+    from litmos_sandbox.litmos.tenant.learning_paths import LearningPath
 
 
 class TenantStore:
@@ -42,6 +46,7 @@ class TenantStore:
         self._courses: list[Course] = []  # live courses in creation order
         self._course_by_idx: list[Course | None] = []  # course index -> course (None: deleted)
         self._course_by_id: dict[str, Course] = {}
+        self._paths: list[LearningPath] = []  # learning paths (learning_paths.py)
         self._overlay: dict[int, EnrollState] = {}  # (course<<32|user) -> state set by API
         self._ids: set[str] = set()
         self._user_views: dict[tuple[str, bool], list[User]] = {}

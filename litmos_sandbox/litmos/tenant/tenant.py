@@ -9,7 +9,7 @@ between server threads and a test that inspects it.
 ``Tenant`` is assembled from its parts: the store (``store.py``), generation,
 object reads, API rows and pages, the delta queries (``history.py``, over the change
 log of ``changes.py``), user/enrollment writes, team writes and random
-changes (``mutate.py``), one module each.
+changes (``mutate.py``), learning paths (``learning_paths.py``), one module each.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from dataclasses import fields
 
 from litmos_sandbox.litmos.tenant.generate import GeneratorMixin
 from litmos_sandbox.litmos.tenant.history import HistoryMixin
+from litmos_sandbox.litmos.tenant.learning_paths import LearningPathsMixin
 from litmos_sandbox.litmos.tenant.model import Enrollment
 from litmos_sandbox.litmos.tenant.mutate import MutateMixin
 from litmos_sandbox.litmos.tenant.reads import ReadsMixin
 from litmos_sandbox.litmos.tenant.rows import RowsMixin
 
 
-class Tenant(GeneratorMixin, ReadsMixin, HistoryMixin, RowsMixin, MutateMixin):
+class Tenant(GeneratorMixin, ReadsMixin, HistoryMixin, RowsMixin, LearningPathsMixin,
+             MutateMixin):
     """The whole tenant. Build with ``Tenant.generate(spec)``."""
 
 
