@@ -225,37 +225,36 @@ class LitmosClient:
     # Every id goes into a path through path_segment: a refused id sends no request.
 
     def assign_course(self, user_id: str, course_id: str, *, send_message: bool) -> None:
-        path = f"/users/{path_segment(user_id, 'user id')}/courses"
-        check_id(course_id, "course id")  # goes in the body, but is held to the same rule
-        self.request("POST", path, what=f"assign course {course_id} to user {user_id}",
-                     params={"sendmessage": _flag(send_message)},
-                     xml=xml_id_list("Courses", "Course", [course_id]))
+        self._assign(user_id, "courses", "Courses", "Course", "course", course_id,
+                     send_message)
 
     def unassign_course(self, user_id: str, course_id: str) -> bool:
         """False when the user did not have the course (Litmos answers 404)."""
-        path = (f"/users/{path_segment(user_id, 'user id')}"
-                f"/courses/{path_segment(course_id, 'course id')}")
-        try:
-            self.request("DELETE", path, what=f"unassign course {course_id} from user {user_id}")
-        except LitmosNotFound:
-            return False
-        return True
+        return self._unassign(user_id, "courses", "course", course_id)
 
     def assign_learning_path(self, user_id: str, path_id: str, *, send_message: bool) -> None:
         # The body's outer element is not documented: <LearningPaths>, as for courses.
-        path = f"/users/{path_segment(user_id, 'user id')}/learningpaths"
-        check_id(path_id, "learning path id")  # goes in the body, held to the same rule
-        self.request("POST", path, what=f"assign learning path {path_id} to user {user_id}",
-                     params={"sendmessage": _flag(send_message)},
-                     xml=xml_id_list("LearningPaths", "LearningPath", [path_id]))
+        self._assign(user_id, "learningpaths", "LearningPaths", "LearningPath",
+                     "learning path", path_id, send_message)
 
     def unassign_learning_path(self, user_id: str, path_id: str) -> bool:
         """False when the user did not have the learning path (Litmos answers 404)."""
+        return self._unassign(user_id, "learningpaths", "learning path", path_id)
+
+    def _assign(self, user_id: str, collection: str, outer: str, item: str, noun: str,
+                item_id: str, send_message: bool) -> None:
+        """POST /users/{id}/<collection> with the item's id in the body."""
+        path = f"/users/{path_segment(user_id, 'user id')}/{collection}"
+        check_id(item_id, f"{noun} id")  # goes in the body, but is held to the same rule
+        self.request("POST", path, what=f"assign {noun} {item_id} to user {user_id}",
+                     params={"sendmessage": _flag(send_message)},
+                     xml=xml_id_list(outer, item, [item_id]))
+
+    def _unassign(self, user_id: str, collection: str, noun: str, item_id: str) -> bool:
         path = (f"/users/{path_segment(user_id, 'user id')}"
-                f"/learningpaths/{path_segment(path_id, 'learning path id')}")
+                f"/{collection}/{path_segment(item_id, f'{noun} id')}")
         try:
-            self.request("DELETE", path,
-                         what=f"unassign learning path {path_id} from user {user_id}")
+            self.request("DELETE", path, what=f"unassign {noun} {item_id} from user {user_id}")
         except LitmosNotFound:
             return False
         return True
