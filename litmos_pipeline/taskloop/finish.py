@@ -27,6 +27,7 @@ from litmos_pipeline.provisioning.flow import Result, grant_message, user_resour
 from litmos_pipeline.taskloop.tags import (
     mark_task_finished,
     recorded_work,
+    reoffered,
     served_by_another_run,
     work_done,
 )
@@ -165,6 +166,13 @@ def _finish_one_for_failed_run(client: BatonClient, instance: dg.DagsterInstance
         log.info(f"task {task_id} is served by a newer run than {run_id}")
         return
     done, response = recorded_work(run.tags, task_id)
+    if not done and reoffered(run.tags, task_id):
+        # C1 already took the task for lost (the run's heartbeats stopped) and offers it
+        # again: the task sensor serves it with a new run once this one is over. An error
+        # now would end a task that a retry can still do.
+        log.info(f"C1 offers task {task_id} again since run {run_id} stopped; "
+                 "a new run serves it")
+        return
     try:
         if done:
             # The work is done; only C1 has not heard: report the success the run could

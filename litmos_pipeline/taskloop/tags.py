@@ -28,10 +28,13 @@ TASK_COUNT_TAG = "c1/tasks"
 NO_RESPONSE = "-"
 # Per task: "c1/task.<id>" = served by this run; "c1/work_done.<id>" = its work is done
 # (Litmos holds the change and the audit records it, or the c1z is uploaded; the value is
-# FinishTask's success response), "c1/finished.<id>" = C1 has its FinishTask.
+# FinishTask's success response), "c1/finished.<id>" = C1 has its FinishTask,
+# "c1/reoffered.<id>" = C1 offered the task again while this run had started (its
+# heartbeats had stopped: the worker is dead or hung).
 _MEMBER = "c1/task."
 _WORK_DONE = "c1/work_done."
 _FINISHED = "c1/finished."
+_REOFFERED = "c1/reoffered."
 
 
 def member_tag(task_id: str) -> str:
@@ -72,11 +75,24 @@ def runs_serving(instance: dg.DagsterInstance, task_id: str) -> list[dg.DagsterR
 
 
 def served_before(instance: dg.DagsterInstance, task_id: str) -> int | None:
-    """How many runs served this task already; None while one of them has not ended."""
+    """How many runs served this task already; None while one of them has not ended.
+
+    C1 offering a task again whose run has started means that run's heartbeats stopped
+    (its worker is dead or hung) and C1 takes the task for lost, to be offered until it is
+    finished: that is noted on the run, so the failure sensor leaves the task to a new run
+    should this one be found dead, rather than fail it in C1.
+    """
     runs = runs_serving(instance, task_id)
     if any(not run.is_finished for run in runs):
+        for run in runs:
+            if run.status == dg.DagsterRunStatus.STARTED and not reoffered(run.tags, task_id):
+                instance.add_run_tags(run.run_id, {_REOFFERED + task_id: "true"})
         return None
     return len(runs)
+
+
+def reoffered(tags: Mapping[str, str], task_id: str) -> bool:
+    return tags.get(_REOFFERED + task_id) == "true"
 
 
 def served_by_another_run(instance: dg.DagsterInstance, task_id: str, run_id: str) -> bool:

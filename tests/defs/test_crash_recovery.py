@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from litmos_pipeline.taskloop.tags import reoffered
 from litmos_sandbox.litmos import FaultRule
 from tests.defs.daemon import World, daemon_world, wait_for
 
@@ -82,15 +83,34 @@ def test_killed_sync_is_failed_cleaned_and_the_next_sync_runs(tmp_path: Path) ->
         assert (tmp_path / "c1z" / "latest.c1z").exists()
 
 
+def _reoffered(home: Path, run_id: str, task_id: str) -> bool:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.get_run_by_id(run_id)
+        return run is not None and reoffered(run.tags, task_id)
+
+
 def test_task_offered_again_after_its_run_was_killed_gets_a_new_run(tmp_path: Path) -> None:
-    # The dead run's lease lapses (1.5 s) and C1 offers the task again: the task sensor must
-    # serve it with a new run (the first run key, the task id, is taken by the dead run),
-    # and the failure sensor must not report an error for a task a newer run now serves.
+    # The worker hangs (SIGSTOP), its heartbeats stop, the lease lapses (1.5 s) and C1
+    # offers the task again while the run is still "started"; then the worker dies. The
+    # failure sensor must leave the task to the task sensor (no error in C1), and the task
+    # sensor must serve it with a new run (the first run key, the task id, is taken).
+    # Hanging first orders the two: a worker killed outright may be found dead before C1
+    # offers its task again, and then a retryable error is the right answer (test above).
     with daemon_world(tmp_path) as world:
         world.litmos.add_fault(FaultRule("slow", count=1, path_prefix="/users",
                                          slow_ms=HOLD_MS))
         task = world.c1.enqueue_sync_full()
-        dead = _kill_during_extract(world, task)
+        run = wait_for("the sync run", lambda: next(iter(world.runs_for(task)), None), 120)
+        pid = wait_for("the extract to start",
+                       lambda: _worker_pid(world.home, run.run_id, "litmos_extract"), 120)
+        wait_for("a staging file", lambda: world.staging_files, 60)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_for("C1 to offer the hung run's task again",
+                     lambda: _reoffered(world.home, run.run_id, task), 60)
+        finally:
+            os.kill(pid, signal.SIGKILL)
+        dead = run.run_id
 
         finish = wait_for("the task to be finished", lambda: world.c1.finished(task), 240)
         assert finish.outcome == "success"
