@@ -11,14 +11,17 @@ a client outside a run (a sensor, `dagster job execute` on an ephemeral instance
 benchmark) has none. SQLite's `BEGIN IMMEDIATE` serialises the processes on one machine.
 
 Two lanes share the key's `per_minute`: "provision" (access requests, latency matters)
-and "sync" (full syncs). A lane that asked in the last two seconds is
-wanting (a row in `waiting`), and while it wants the other lane leaves room for its
-guaranteed share:
-provisioning's is what the sync's own rate leaves free (10 of 100 by default), the sync's
-half its rate (45); together they never exceed the key's limit, so neither can lock
-the other out. So a grant never waits behind a sync, and a sync is not starved by
-a thousand queued grants. Starts are counted for `window_s` plus `margin_s` (an answer
-delayed in flight must not land inside the key's minute twice).
+and "sync" (full syncs and refreshes). Provisioning has priority: the sync lane never
+takes the key's last `provision_guaranteed` starts of a window (10 of 100 by default,
+what the sync's own rate leaves free), so an approval finds room the moment it comes.
+Before, the sync lane could fill the key whenever provisioning was idle, and a sync plus
+a refresh did: beside them a grant waited ~8 s for the window to free, and provisioning's
+median was 13.7 s against its 10 s target (BENCHMARKS.md, "The delta refresh").
+A lane that asked in the last two seconds is wanting (a row in `waiting`), and while it
+wants the other lane also leaves room for its guaranteed share: the sync's is half its
+rate (45), so a thousand queued grants cannot starve a sync either. Starts are counted
+for `window_s` plus `margin_s` (an answer delayed in flight must not land inside the
+key's minute twice).
 """
 
 from __future__ import annotations
@@ -70,9 +73,6 @@ class Shares:
         return cls(per_minute=total,
                    sync_guaranteed=max(1, math.floor(sync_per_minute / 2)),
                    provision_guaranteed=max(1, math.floor(provision_per_minute)))
-
-    def guaranteed(self, lane: str) -> int:
-        return self.sync_guaranteed if lane == SYNC else self.provision_guaranteed
 
 
 class KeyBudget:
@@ -164,12 +164,17 @@ class KeyBudget:
 
     def _room(self, con: sqlite3.Connection, lane: str, counts: dict[str, int],
               now: float) -> bool:
-        total = sum(counts.values())
-        reserved = 0
-        for other in LANES:
-            if other != lane and self._is_waiting(con, other, now):
-                reserved += max(0, self.shares.guaranteed(other) - counts[other])
-        return total + 1 + reserved <= self.shares.per_minute
+        shares = self.shares
+        if lane == SYNC:
+            # Provisioning's headroom, kept whether or not an approval waits right now;
+            # a sync below its own guaranteed share does not give it up to a grant flood.
+            below_share = counts[SYNC] < shares.sync_guaranteed
+            reserved = 0 if below_share else shares.provision_guaranteed
+        elif self._is_waiting(con, SYNC, now):
+            reserved = max(0, shares.sync_guaranteed - counts[SYNC])
+        else:
+            reserved = 0
+        return sum(counts.values()) + 1 + reserved <= shares.per_minute
 
     def _is_waiting(self, con: sqlite3.Connection, lane: str, now: float) -> bool:
         row = con.execute("SELECT 1 FROM waiting WHERE key = ? AND lane = ? AND seen > ? "
