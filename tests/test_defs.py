@@ -101,6 +101,8 @@ EXPECTED: dict[str, Any] = {
                         "tags": {"dagster/priority": "10", "litmos/sync": "full"}},
         "litmos_provision": {"executor": "in_process", "assets": [], "ops": ["provision_task"],
                              "tags": {"litmos/provision": "task"}},
+        "litmos_targeted_sync": {"executor": "in_process", "assets": [],
+                                 "ops": ["targeted_sync"], "tags": {"litmos/targeted": "task"}},
         "litmos_refresh": {"executor": "in_process", "ops": [],
                            "assets": ["access_changes", "access_risks", "c1_entitlements",
                                       "c1_grants",
@@ -119,7 +121,8 @@ EXPECTED: dict[str, Any] = {
     "sensors": {
         # Stopped here because C1 is not configured in this environment.
         "c1_task_sensor": {"default_status": "STOPPED", "minimum_interval_seconds": 4,
-                           "jobs": ["litmos_answer_sync", "litmos_provision", "litmos_sync"]},
+                           "jobs": ["litmos_answer_sync", "litmos_provision", "litmos_sync",
+                                    "litmos_targeted_sync"]},
         "c1_task_failure_sensor": {"default_status": "RUNNING",
                                    "minimum_interval_seconds": 5, "jobs": []},
     },

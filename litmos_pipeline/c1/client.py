@@ -174,12 +174,15 @@ def default_connector_metadata(
         v2.ResourceTypeCapability(
             resource_type=v2.ResourceType(id=rt.id, display_name=rt.display_name,
                                           traits=list(rt.traits)),
-            capabilities=_type_capabilities(rt.id, rt.id in can_provision),
+            capabilities=_type_capabilities(rt.id, rt.id in can_provision, rt.targetable),
         )
         for rt in sorted(catalog.CATALOG, key=lambda rt: rt.id)
     ]
     connector = {c for rtc in caps for c in rtc.capabilities}
     connector.add(v2.CAPABILITY_ACCOUNT_PROVISIONING)
+    if v2.CAPABILITY_TARGETED_SYNC in connector:
+        # Sync tasks naming resources are answered with a partial c1z (defs/targeted.py).
+        connector.add(v2.CAPABILITY_SERVICE_MODE_TARGETED_SYNC)
     if catalog.user.USER_ACTIONS:  # disable/enable user, served through the task loop
         connector.add(v2.CAPABILITY_ACTIONS)
     return v2.ConnectorMetadata(
@@ -194,9 +197,11 @@ def default_connector_metadata(
     )
 
 
-def _type_capabilities(type_id: str, provisionable: bool) -> list[int]:
-    # Sorted, as the SDK sends them.
+def _type_capabilities(type_id: str, provisionable: bool, targeted: bool) -> list[int]:
+    # Sorted, as the SDK sends them. TARGETED_SYNC: one resource can be read alone.
     caps = {v2.CAPABILITY_SYNC}
+    if targeted:
+        caps.add(v2.CAPABILITY_TARGETED_SYNC)
     if provisionable:
         caps.add(v2.CAPABILITY_PROVISION)
     if type_id == catalog.USER.id:

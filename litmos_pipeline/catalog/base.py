@@ -176,5 +176,10 @@ class ResourceType:
     def provisionable(self) -> bool:
         return any(e.provisionable for e in self.entitlements)
 
+    @property
+    def targetable(self) -> bool:
+        """One resource can be read alone (its Get, in SDK terms): a targeted sync's."""
+        return bool(self.one_path) and self.parent is None
+
     def entitlement(self, slug: str) -> Entitlement | None:
         return next((e for e in self.entitlements if e.slug == slug), None)

@@ -21,6 +21,7 @@ from litmos_pipeline.defs.resources import (
     sync_identity,
 )
 from litmos_pipeline.defs.sync import SYNC_TAGS, litmos_sync
+from litmos_pipeline.defs.targeted import PARTIAL_DIR, TARGETED_OP, targeted_sync_job
 from litmos_pipeline.taskloop.finish import finish_for_failed_run, upload_and_finish
 from litmos_pipeline.taskloop.loop import TaskLoop
 from litmos_pipeline.taskloop.requests import ANSWER_TAG, RunTargets
@@ -137,18 +138,23 @@ def _prune(out_dir: Path, keep: int) -> int:
 
 def build_task_sensor(sync_job: Any, provision_job: Any, interval_s: int, running: bool,
                       loop: TaskLoop | None = None, answer_job: Any = None,
-                      snapshot_max_age_s: float = 0.0) -> dg.SensorDefinition:
+                      snapshot_max_age_s: float = 0.0,
+                      targeted_job: Any = None) -> dg.SensorDefinition:
     """C1's task loop as a sensor; `loop` keeps what outlives a tick (hello, token).
 
     With `answer_job`, a sync task is answered with the current snapshot while it is at
-    most `snapshot_max_age_s` old (LITMOS_SNAPSHOT_MAX_AGE_S), else by a full sync.
+    most `snapshot_max_age_s` old (LITMOS_SNAPSHOT_MAX_AGE_S), else by a full sync. With
+    `targeted_job`, a sync task naming resources gets a partial sync of just those.
     """
     loop = loop or TaskLoop()
     targets = RunTargets(sync_job=sync_job.name, provision_job=provision_job.name,
                          provision_op="provision_task", sync_tags=SYNC_TAGS,
                          answer_job=answer_job.name if answer_job is not None else None,
-                         snapshot_max_age_s=snapshot_max_age_s)
-    jobs = [sync_job, provision_job, *([answer_job] if answer_job is not None else [])]
+                         snapshot_max_age_s=snapshot_max_age_s,
+                         targeted_job=targeted_job.name if targeted_job is not None else None,
+                         targeted_op=TARGETED_OP)
+    jobs = [sync_job, provision_job,
+            *(job for job in (answer_job, targeted_job) if job is not None)]
 
     # Dagster's sensor loop comes round every 5 s and skips a sensor whose last tick is a
     # hair younger than its minimum interval, so "5" would tick every 10 s. Declaring one
@@ -225,8 +231,10 @@ def build_failure_sensor(jobs: list[Any], loop: TaskLoop | None = None) -> dg.Se
 def _discard_partial_c1z(publish: PublishResource, sync_id: str) -> None:
     # A c1z is built in a temp folder beside it (see c1z.write_c1z): a killed writer
     # leaves that folder, with the whole snapshot in it, behind.
-    for partial in publish.settings().c1z_output_dir.glob(f".{sync_id}.c1z.*.tmp"):
-        shutil.rmtree(partial, ignore_errors=True)
+    out_dir = publish.settings().c1z_output_dir
+    for folder in (out_dir, out_dir / PARTIAL_DIR):
+        for partial in folder.glob(f".{sync_id}.c1z.*.tmp"):
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 # A C1 sync task answered with the current snapshot (a refresh's, or a sync's) while it is
@@ -250,8 +258,9 @@ def defs() -> dg.Definitions:
             build_task_sensor(litmos_sync, provision_job, schedule.sensor_interval_s,
                               running=cfg.c1_configured(), loop=task_loop,
                               answer_job=litmos_answer_sync,
-                              snapshot_max_age_s=schedule.snapshot_max_age_s),
+                              snapshot_max_age_s=schedule.snapshot_max_age_s,
+                              targeted_job=targeted_sync_job),
             build_failure_sensor([litmos_sync, provision_job, litmos_refresh,
-                                  litmos_answer_sync], loop=task_loop),
+                                  litmos_answer_sync, targeted_sync_job], loop=task_loop),
         ],
     )

@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
+from litmos_pipeline.c1.targeted import is_targeted
 from litmos_pipeline.taskloop.tags import ATTEMPT_TAG, HEARTBEAT_TAG, batch_tags, task_tags
 
 # An action invoke changes Litmos (a user disabled or enabled): it runs as provisioning does.
@@ -55,6 +56,8 @@ class RunTargets:
     sync_tags: Mapping[str, str] = field(default_factory=dict)  # e.g. the run queue priority
     answer_job: str | None = None
     snapshot_max_age_s: float = 0.0
+    targeted_job: str | None = None  # a sync task naming resources: a partial sync of them
+    targeted_op: str = ""
 
 
 # On a run answering a sync task with the current snapshot: which one, of which kind, and
@@ -62,6 +65,7 @@ class RunTargets:
 ANSWER_TAG = "litmos/answer_snapshot"
 ANSWER_KIND_TAG = "litmos/answer_snapshot_kind"
 ANSWER_AGE_TAG = "litmos/answer_snapshot_age_s"
+TARGETED_TAG = "litmos/targeted_sync"
 SNAPSHOT_ASSET = dg.AssetKey("c1_grants")
 
 
@@ -112,6 +116,13 @@ def sync_request(task: baton.Task, attempt: int, targets: RunTargets, heartbeat_
     The answer run carries no sync tags: it reads no Litmos and need not wait for a sync.
     """
     tags = {**task_tags(task), HEARTBEAT_TAG: f"{heartbeat_s:g}", ATTEMPT_TAG: str(attempt)}
+    if is_targeted(task) and targets.targeted_job is not None:
+        # A few requests for the named resources, not a sync: no sync tags, no queue
+        # behind a running sync.
+        return dg.RunRequest(run_key=run_key(task, attempt), job_name=targets.targeted_job,
+                             tags={**tags, TARGETED_TAG: "true"}, run_config={"ops": {
+                                 targets.targeted_op: {"config": {
+                                     "task_b64": encode_task(task)}}}})
     if snapshot is not None and targets.answer_job is not None:
         tags.update({ANSWER_TAG: snapshot.sync_id, ANSWER_KIND_TAG: snapshot.kind,
                      ANSWER_AGE_TAG: f"{max(0.0, now - snapshot.read_at):.0f}"})

@@ -449,12 +449,14 @@ def write_c1z(
     partition_rows: int = DEFAULT_PARTITION_ROWS,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     file_mode: int | None = None,
+    sync_type: str = "full",
 ) -> C1zSummary:
     """The c1_* tables of `con` as a c1z at `dest` (see c1z.write_c1z for the rest)."""
     source = DuckDBC1zSource(con, partition_rows=partition_rows, batch_rows=batch_rows)
     return write_from_source(dest, source, sync_id, started_at, ended_at,
                              discovered_at=discovered_at, zstd_level=zstd_level,
-                             file_mode=file_mode, immutable=state_entitlements())
+                             file_mode=file_mode, immutable=state_entitlements(),
+                             sync_type=sync_type)
 
 
 def state_entitlements() -> tuple[tuple[str, str], ...]:

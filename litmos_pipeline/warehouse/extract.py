@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -52,7 +52,8 @@ class ListRef:
 def load_all(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
              course_ids: Iterable[str] = (), roles: Iterable[str] = ("member",),
              options: Collection[str] = (), progress: Progress | None = None,
-             types: tuple[ResourceType, ...] = catalog.CATALOG) -> dict[str, LoadResult]:
+             types: tuple[ResourceType, ...] = catalog.CATALOG,
+             by_id: Mapping[str, Sequence[str]] | None = None) -> dict[str, LoadResult]:
     """Every list the catalog names, into the raw tables; results by raw table name.
 
     Two passes: the lists of the types that have per-resource lists (teams, courses)
@@ -63,7 +64,9 @@ def load_all(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
     restricts the types with a filter setting (courses) to those ids, one GET each;
     `roles` picks the team-role lists (see `catalog.Listing.variant`); `options` names the
     sync settings turned on (`sync_modules`): a type or list with an `option` not named is
-    not read, and its raw table is staged empty.
+    not read, and its raw table is staged empty. `by_id` (a targeted sync) reads only the
+    types it names, each record by one GET, with its per-resource lists; every other
+    table is staged empty.
     """
     # Every table of `types`, read or not: the transform reads them all.
     loaders = {spec.table: RawLoader(con, spec) for spec in _specs(types)}
@@ -71,13 +74,16 @@ def load_all(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
     counter = JsonPageCounter(con)
     wanted = list(dict.fromkeys(course_ids))
     only = {rt.id: wanted for rt in types if rt.filter_setting and wanted}
+    if by_id is not None:
+        only = {type_id: list(dict.fromkeys(ids)) for type_id, ids in by_id.items()}
+        types = tuple(rt for rt in types if rt.id in only or rt.parent in only)
     types = tuple(rt for rt in types if rt.option is None or rt.option in options)
     parents = [rt for rt in types if rt.children]
     first = [ListRef(rt.list_path, rt.list_what, loaders[rt.records.table])
              for rt in parents if rt.id not in only]
     _stream(client, counter, first, results)
-    for rt in parents:
-        if rt.id in only:
+    for rt in types:
+        if rt.id in only and rt.parent is None:
             table = rt.records.table
             results[table].missing_ids = _read_by_id(client, rt, loaders[table], only[rt.id])
             results[table].pages = len(only[rt.id])  # one GET each, found or not
@@ -95,7 +101,8 @@ def load_all(con: duckdb.DuckDBPyConnection, client: LitmosClient, *,
         for spec in dict.fromkeys(lst.records for lst in listings):
             results[spec.table].parents = len(ids)
     second = [*(ListRef(rt.list_path, rt.list_what, loaders[rt.records.table])
-                for rt in types if not rt.children and rt.parent is None),
+                for rt in types if not rt.children and rt.parent is None
+                and rt.id not in only),
               *_spread(*groups)]
     _stream(client, counter, second, results, progress)
     for table, loader in loaders.items():

@@ -131,17 +131,21 @@ def test_hello_announces_host_capabilities_and_resource_types(
     # Only what is served, sorted as the SDK sends them; resource types sorted by id.
     assert list(caps.connector_capabilities) == [
         v2.CAPABILITY_PROVISION, v2.CAPABILITY_SYNC, v2.CAPABILITY_ACCOUNT_PROVISIONING,
-        v2.CAPABILITY_ACTIONS,
+        v2.CAPABILITY_ACTIONS, v2.CAPABILITY_TARGETED_SYNC,
+        v2.CAPABILITY_SERVICE_MODE_TARGETED_SYNC,
     ]
     assert sandbox.capabilities() == {
         "CAPABILITY_PROVISION", "CAPABILITY_SYNC", "CAPABILITY_ACCOUNT_PROVISIONING",
-        "CAPABILITY_ACTIONS",
+        "CAPABILITY_ACTIONS", "CAPABILITY_TARGETED_SYNC",
+        "CAPABILITY_SERVICE_MODE_TARGETED_SYNC",
     }
     by_type = {c.resource_type.id: list(c.capabilities) for c in caps.resource_type_capabilities}
     assert list(by_type) == ["course", "learning_path", "module", "team", "user"]
-    assert by_type["user"] == [v2.CAPABILITY_SYNC, v2.CAPABILITY_ACCOUNT_PROVISIONING]
+    # Targeted sync on every type that can be read alone: a module is read with its course.
+    assert by_type["user"] == [v2.CAPABILITY_SYNC, v2.CAPABILITY_ACCOUNT_PROVISIONING,
+                               v2.CAPABILITY_TARGETED_SYNC]
     assert by_type["team"] == by_type["course"] == by_type["learning_path"] == [
-        v2.CAPABILITY_PROVISION, v2.CAPABILITY_SYNC]
+        v2.CAPABILITY_PROVISION, v2.CAPABILITY_SYNC, v2.CAPABILITY_TARGETED_SYNC]
     assert by_type["module"] == [v2.CAPABILITY_SYNC]
     details = caps.credential_details.capability_account_provisioning
     assert list(details.supported_credential_options) == [

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from litmos_pipeline.c1.c1z import read_c1z
 from litmos_sandbox.c1 import C1Sandbox
 from litmos_sandbox.litmos import FaultRule, LitmosSandbox
 from tests.defs.daemon import daemon_world as start_world
@@ -52,6 +53,23 @@ def test_tasks_flow_through_the_daemon(daemon_world: tuple[LitmosSandbox, C1Sand
     assert tenant.enrollment(user.id, course.id) is not None
     [run] = runs_for(home, grant_task)
     assert run.tags["c1/entitlement"] == f"course:{course.id}:assigned"
+
+    # C1 then asks for that course again (a targeted sync): a partial c1z of it alone,
+    # read afresh, with the new grant; no full sync runs.
+    before = litmos.stats()["total_requests"]
+    targeted = c1.enqueue_sync_full(targets=(f"course:{course.id}",))
+    finish = wait_for("the targeted sync to finish", lambda: c1.finished(targeted), 120)
+    assert finish.outcome == "success"
+    [run] = runs_for(home, targeted)
+    assert run.job_name == "litmos_targeted_sync"
+    assert litmos.stats()["total_requests"] - before == 2  # the course and its enrollees
+    [upload] = c1.uploads(targeted)
+    with read_c1z(upload.path) as contents:
+        assert [(r.sync_type, r.parent_sync_id) for r in contents.sync_runs] == [("partial", "")]
+        assert [e for e, _ in contents.resources()] == [f"course:{course.id}"]
+        grants = {g for g, _ in contents.grants()}
+    assert f"course:{course.id}:assigned:user:{user.id}" in grants
+    assert len(grants) == 2 * len(tenant.course_enrollments(course.id))  # assigned, status
 
     # A sync whose run fails is finished with an error saying why (retryable).
     litmos.add_fault(FaultRule("503", count=None, path_prefix="/courses"))

@@ -39,12 +39,16 @@ from litmos_pipeline.c1.proto import connector_v2_pb2 as pb
 DEFAULT_ZSTD_LEVEL = 2
 
 
+SYNC_TYPES = ("full", "partial")  # the ones this writer produces (connectorstore has more)
+
+
 class _Writer:
     """One write_c1z call: a temp SQLite file filled from the source."""
 
     def __init__(self, source: C1zSource, sync_id: str, discovered_at: str,
-                 immutable: Collection[tuple[str, str]] = ()) -> None:
+                 immutable: Collection[tuple[str, str]] = (), sync_type: str = "full") -> None:
         self.source = source
+        self.sync_type = sync_type
         self.immutable = frozenset(immutable)  # (resource type, slug) of status entitlements
         self.sync_id = sync_id
         self.discovered_at = discovered_at
@@ -172,13 +176,15 @@ class _Writer:
             getattr(appending, "close", lambda: None)()
 
     def write_sync_run(self, db: sqlite3.Connection, started_at: str, ended_at: str) -> None:
-        # A finished full sync; grants carry no expansion data, so nothing needs backfill
-        # and the SQL-level expansion columns are complete (supports_diff).
+        # A finished sync; grants carry no expansion data, so nothing needs backfill. A
+        # full sync's SQL-level expansion columns are complete (supports_diff); a partial
+        # one never sets it, and in a file of its own has no parent sync (addendum 6, 7).
         db.execute(
             "INSERT INTO v1_sync_runs (sync_id, started_at, ended_at, sync_token, sync_type,"
             " parent_sync_id, linked_sync_id, supports_diff, grants_backfilled)"
-            " VALUES (?, ?, ?, '', 'full', '', '', 1, 1)",
-            (self.sync_id, started_at, ended_at),
+            " VALUES (?, ?, ?, '', ?, '', '', ?, 1)",
+            (self.sync_id, started_at, ended_at, self.sync_type,
+             1 if self.sync_type == "full" else 0),
         )
 
     def duplicate_error(self, ddl: str) -> C1zInputError:
@@ -197,11 +203,13 @@ def write_c1z(
     zstd_level: int = DEFAULT_ZSTD_LEVEL,
     file_mode: int | None = None,
     immutable: Collection[tuple[str, str]] = (),
+    sync_type: str = "full",
 ) -> C1zSummary:
-    """Write the model `source` reads as one finished full sync to a version-1 c1z at `dest`.
+    """Write the model `source` reads as one finished sync to a version-1 c1z at `dest`.
 
     `immutable` names the (resource type, slug) entitlements that are a status, not
-    access: they carry EntitlementImmutable.
+    access: they carry EntitlementImmutable. `sync_type` is `full`, or `partial` for a
+    targeted sync's file.
 
     Atomic: everything is built in a temp dir next to `dest` and renamed into place at
     the end; on any error nothing is left at `dest` (an existing file there is kept) and
@@ -229,7 +237,9 @@ def write_c1z(
         db_path = tmp_dir / "sync.db"
         with stage(stages, "validate"):
             source_counts = source.check()
-        writer = _Writer(source, sync_id, discovered, immutable)
+        if sync_type not in SYNC_TYPES:
+            raise C1zInputError(f"sync_type must be one of {SYNC_TYPES}, got {sync_type!r}")
+        writer = _Writer(source, sync_id, discovered, immutable, sync_type)
         _load_records(writer, db_path, tmp_dir / "resources.db", started, ended, stages)
         _check_counts(source_counts, writer.counts)
         sqlite_bytes = db_path.stat().st_size
