@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import pstats
@@ -34,7 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,9 @@ KINDS = {
     "course_modules": "GET /courses/{id}/modules",
     "learning_paths": "GET /learningpaths",
     "learning_path_users": "GET /learningpaths/{id}/users",
+    "user_logins": "GET /org/users/logins",
 }
+LAST_LOGIN_DAYS = 7  # LITMOS_LAST_LOGIN_DAYS' default: one 7-day window of sign-ins
 ROLE_LISTS = ("team_leaders", "team_admins")
 MODULE_LISTS = ("course_modules",)  # read with LITMOS_SYNC_MODULES only
 
@@ -222,8 +225,18 @@ def request_floor(preset: str) -> Floor:
         # LITMOS_SYNC_LEARNING_PATHS is on by default: one list, one users list per path.
         "learning_paths": pages(len(paths)),
         "learning_path_users": sum(pages(len(t.learning_path_users(p.id))) for p in paths),
+        # Last logins: who signed in within the look-back, one query per 7 days.
+        "user_logins": math.ceil(LAST_LOGIN_DAYS / 7) * pages(recent_logins(t)),
     }
     return Floor(by_list, t.summary())
+
+
+def recent_logins(t: Tenant) -> int:
+    """Users whose LastLogin lies in the last LAST_LOGIN_DAYS (the generated tenant's lie
+    before its frozen "today", 2025-06-01, so none do unless a test signs users in)."""
+    cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=LAST_LOGIN_DAYS)
+    return sum(1 for u in t.users() if u.last_login
+               and datetime.fromisoformat(u.last_login.rstrip("Z")[:19]) >= cutoff)
 
 
 # ---------------------------------------------------------------------------------------

@@ -188,6 +188,11 @@ class LitmosSettings(Settings):
         "LITMOS_MAX_RETRIES", "retries of 429/5xx, timeouts and dropped connections "
         "(exponential backoff, jitter, `Retry-After`)", 6, ge=0, le=20)
     timeout_s: float = setting("LITMOS_TIMEOUT_S", "per-request timeout", 60.0, gt=0)
+    last_login_days: int = setting(
+        "LITMOS_LAST_LOGIN_DAYS", "a full sync reads who signed in during this many days "
+        "(GET /org/users/logins: one query per 7 days, floor(n/1000)+1 requests each for n "
+        "sign-ins) for users' last login; an older one is kept from the previous snapshot, "
+        "and refreshes read the sign-ins of their window; 0: not read", 7, ge=0, le=91)
     send_messages: bool = setting("LITMOS_SEND_MESSAGES",
                                   "let provisioning send Litmos notification emails", False)
 

@@ -130,7 +130,7 @@ EXPECTED: dict[str, Any] = {
         "c1": {"class": "C1Resource",
                "fields": ["api_url", "client_id", "client_secret", "grpc_target", "host_id"]},
         "litmos": {"class": "LitmosResource",
-                   "fields": ["api_key", "base_url", "course_ids", "max_retries",
+                   "fields": ["api_key", "base_url", "course_ids", "last_login_days", "max_retries",
                               "provision_requests_per_minute", "requests_per_minute",
                               "send_messages", "source", "sync_learning_paths", "sync_modules",
                               "sync_team_roles",

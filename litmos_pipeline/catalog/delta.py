@@ -64,7 +64,15 @@ DELTA_RESULTS = DeltaList(
         ("AccessTillDate", "access_till_date"),
     )), id_fields=("Id", "UserId"))
 
+# Who signed in within the window, with LastLogin: a sign-in does not change a user's
+# UpdatedDate, so /org/users/details misses it. A full sync reads it too, over
+# LITMOS_LAST_LOGIN_DAYS (the user list has no LastLogin; GET /users/{id} would cost a
+# request per user).
+DELTA_LOGINS = DeltaList("/org/users/logins", "users who signed in", RecordSpec(
+    "raw_delta_logins", (("Id", "id"), ("LastLogin", "last_login"))))
+
 # The order a refresh reads them in (and the order of its request log).
 DELTA_LISTS: tuple[DeltaList, ...] = (DELTA_USERS, DELTA_TEAMS, DELTA_COURSES,
-                                      DELTA_TEAM_USERS, DELTA_USER_COURSES, DELTA_RESULTS)
+                                      DELTA_TEAM_USERS, DELTA_USER_COURSES, DELTA_RESULTS,
+                                      DELTA_LOGINS)
 DELTA_TABLES: tuple[str, ...] = tuple(d.records.table for d in DELTA_LISTS)

@@ -20,9 +20,9 @@ RISKS = ("disabled_user_holds_access", "team_role_without_recent_login",
 @dg.asset(
     group_name="c1_model", kinds={"duckdb"}, deps=["c1_grants", "access_changes"],
     description="Access risks for reviewers, each with its reason: disabled users still "
-                "holding access, team leaders/admins who never logged in or not for "
-                "LITMOS_RISK_IDLE_DAYS (once last logins are synced), inactive courses with "
-                "learners, grants added in Litmos outside C1.",
+                "holding access, team leaders/admins with no sign-in seen or none for "
+                "LITMOS_RISK_IDLE_DAYS (last logins: LITMOS_LAST_LOGIN_DAYS), inactive "
+                "courses with learners, grants added in Litmos outside C1.",
     check_specs=[dg.AssetCheckSpec(
         "no_new_risks", asset="access_risks",
         description="Warns when this snapshot shows risks no earlier snapshot showed.")],

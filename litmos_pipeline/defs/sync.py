@@ -11,7 +11,7 @@ from litmos_pipeline import catalog, workers
 from litmos_pipeline import settings as cfg
 from litmos_pipeline.defs.resources import LitmosResource, WarehouseResource, sync_identity
 from litmos_pipeline.litmos.client import LitmosClient
-from litmos_pipeline.warehouse import extract, snapshot, store
+from litmos_pipeline.warehouse import extract, logins, snapshot, store
 from litmos_pipeline.warehouse.guard import RemovalFigures, RemovalLimits
 
 # Pools hold one step at a time across runs (dagster.yaml: default_limit 1): the extract
@@ -42,6 +42,15 @@ EXTRACT_TABLES = {spec.typed: (spec.table, spec.preview) for spec in catalog.REC
 def enabled_options(settings: cfg.LitmosSettings) -> tuple[str, ...]:
     """The catalog's sync options (LITMOS_SYNC_MODULES, ...) this deployment turns on."""
     return tuple(name for name in catalog.OPTIONS if getattr(settings, name))
+
+
+def _stage_known_logins(con: Any, warehouse: WarehouseResource) -> int:
+    """The last logins the published snapshot knows (none before the first sync: the
+    warehouse file is not created by an extract)."""
+    if not warehouse.settings().duckdb_path.exists():
+        return logins.stage_known(con, None)
+    with warehouse.main() as main:
+        return logins.stage_known(con, main)
 
 
 def _step_metadata(client: LitmosClient, started: float, rows: int) -> dict[str, Any]:
@@ -84,6 +93,9 @@ def litmos_extract(context: dg.AssetExecutionContext, litmos: LitmosResource,
         results = extract.load_all(con, client, course_ids=settings.course_ids, roles=roles,
                                    options=enabled_options(settings),
                                    progress=context.log.info)
+        signed_in, login_pages = logins.read_logins(con, client, store.now_utc(),
+                                                    settings.last_login_days)
+        known = _stage_known_logins(con, warehouse)
         previews = {asset: store.preview_markdown(con, sql)
                     for asset, (_, sql) in EXTRACT_TABLES.items()}
     rows = {asset: results[table].rows for asset, (table, _) in EXTRACT_TABLES.items()}
@@ -93,9 +105,13 @@ def litmos_extract(context: dg.AssetExecutionContext, litmos: LitmosResource,
     step = _step_metadata(client, started, sum(rows.values()))
     # The floor (pages a list of n records takes at 1,000 a page, floor(n/1000)+1, summed)
     # beside the requests made, plotted across syncs: retries and waste show as a gap.
-    step["extract_request_floor"] = sum(r.pages for r in results.values())
+    step["extract_request_floor"] = sum(r.pages for r in results.values()) + login_pages
     extra: dict[str, dict[str, Any]] = {
         "litmos_courses": {"course_filter": ", ".join(settings.course_ids) or "all courses"},
+        "litmos_users": {"last_login_days": settings.last_login_days,
+                         "signed_in_within_look_back": signed_in,
+                         "last_login_pages": login_pages,
+                         "last_logins_kept_from_the_snapshot": known},
         # Per-resource lists: how many parents were read (teams, courses), and the roles.
         **{spec.typed: {f"{rt.id}s": results[spec.table].parents,
                         **({"roles": ", ".join(roles)} if any(

@@ -77,6 +77,7 @@ def build_model(con: duckdb.DuckDBPyConnection, *, sync_team_roles: bool) -> dic
         raise SnapshotRefused(
             "this run staged no " + ", ".join(missing) + ": materialize the Litmos extract "
             "assets in the same run as the C1 model (the litmos_sync job does)")
+    store.run_sql(con, "transform.sql", "login_tables")
     for name in (*TYPED_TABLES, *C1_TABLES):
         store.run_sql(con, "transform.sql", name)
     return {t: store.count(con, t) for t in (*TYPED_TABLES, *C1_TABLES)}

@@ -42,6 +42,7 @@ def build(stage_path: Path, client: LitmosClient, targeted: TargetedSync, *,
                         .missing_ids)
         con.execute("SET VARIABLE sync_team_roles = ?", [sync_team_roles])
         snapshot.stage_catalog(con)
+        store.run_sql(con, "transform.sql", "login_tables")  # a user read alone has its own
         for name in snapshot.TYPED_TABLES:
             store.run_sql(con, "transform.sql", name)
         store.run_sql(con, "targeted.sql", "id_only_rows")

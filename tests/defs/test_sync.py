@@ -65,7 +65,9 @@ def test_full_sync_matches_the_tenant(tiny_sandbox: LitmosSandbox, tmp_path: Pat
     users = extracted["litmos_users"]
     assert users["rows"].value == 10 and users["api_pages"].value == 1
     pages = sum(meta["api_pages"].value for meta in extracted.values())
-    assert pages == users["extract_api_requests"].value  # no retries here
+    # No retries here; the sign-ins of the last-login look-back are one page more.
+    assert users["last_login_pages"].value == 1
+    assert pages + 1 == users["extract_api_requests"].value
     with duckdb.connect(str(db), read_only=True) as con:
         parents = con.execute("SELECT count(*) FROM c1_resources WHERE resource_type_id='team' "
                               "AND parent_resource_id IS NOT NULL").fetchone()[0]
@@ -323,3 +325,40 @@ def test_staging_checkpoints_once_at_close(tmp_path: Path) -> None:
             "SELECT DISTINCT compression FROM pragma_storage_info('t') WHERE column_name = 's'"
         ).fetchall()}
     assert not methods & {"FSST", "DICT_FSST"}, methods
+
+
+def test_last_login_from_sign_ins_and_kept_after(tiny_sandbox: LitmosSandbox, tmp_path: Path,
+                                                 instance: dg.DagsterInstance) -> None:
+    # The user list has no LastLogin: a sync reads who signed in within the look-back
+    # (/org/users/logins, one page here), and a later sync that reads none keeps it.
+    db = tmp_path / "w.duckdb"
+    user = next(u for u in tiny_sandbox.tenant.users() if u.active)
+    signed_in = tiny_sandbox.record_login(user.id)
+    result = dg.materialize(sync_assets, instance=instance,
+                            resources=sync_resources(tiny_sandbox.base_url,
+                                                     tiny_sandbox.api_key, db))
+    assert result.success
+    meta = {m.asset_key.to_user_string(): m.metadata
+            for m in result.asset_materializations_for_node("litmos_extract")}["litmos_users"]
+    assert meta["last_login_pages"].value == 1 and meta["signed_in_within_look_back"].value >= 1
+    assert meta["extract_request_floor"].value == meta["extract_api_requests"].value
+
+    def last_login() -> str:
+        with duckdb.connect(str(db), read_only=True) as con:
+            row = con.execute("SELECT strftime(user_last_login, '%Y-%m-%dT%H:%M:%S') "
+                              "FROM c1_resources WHERE resource_type_id = 'user' "
+                              "AND resource_id = ?", [user.id]).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    assert last_login() == signed_in[:19]
+    again = dg.materialize(sync_assets, instance=instance,
+                           resources=sync_resources(tiny_sandbox.base_url,
+                                                    tiny_sandbox.api_key, db,
+                                                    last_login_days="0"))
+    assert again.success
+    meta = {m.asset_key.to_user_string(): m.metadata
+            for m in again.asset_materializations_for_node("litmos_extract")}["litmos_users"]
+    assert meta["last_login_pages"].value == 0
+    assert meta["last_logins_kept_from_the_snapshot"].value >= 1
+    assert last_login() == signed_in[:19]

@@ -26,23 +26,30 @@ QUALIFY row_number() OVER (PARTITION BY team_id, user_id
 CREATE OR REPLACE TEMP TABLE d_user_courses AS FROM raw_delta_user_courses
 QUALIFY row_number() OVER (PARTITION BY course_id, user_id
                            ORDER BY litmos_ts(updated_date) DESC NULLS LAST, _seq DESC) = 1;
+CREATE OR REPLACE TEMP TABLE d_logins AS
+SELECT id, max(litmos_ts(last_login)) AS last_login FROM raw_delta_logins GROUP BY id;
 CREATE OR REPLACE TEMP TABLE d_results AS FROM raw_delta_results
 QUALIFY row_number() OVER (PARTITION BY course_id, user_id
                            ORDER BY litmos_ts(updated_date) DESC NULLS LAST, _seq DESC) = 1;
 
 -- name: litmos_users
 -- The user list carries neither LastLogin nor CreatedDate: they keep the snapshot's values
--- (a full sync reads the same list), so a refresh and a sync agree.
+-- (a full sync reads the same list), so a refresh and a sync agree; a sign-in in the
+-- window (d_logins) moves LastLogin on, as a sync's look-back would.
 CREATE OR REPLACE TABLE litmos_users AS
-SELECT b.* FROM base_users b ANTI JOIN d_users USING (id)
-UNION ALL
-SELECT d.id, coalesce(nonblank(d.user_name), b.user_name),
-       coalesce(nonblank(d.first_name), b.first_name),
-       coalesce(nonblank(d.last_name), b.last_name), coalesce(nonblank(d.email), b.email),
-       coalesce(litmos_bool(d.active), b.active),
-       coalesce(nonblank(d.access_level), b.access_level), coalesce(nonblank(d.brand), b.brand),
-       b.last_login, b.created_date
-FROM d_users d LEFT JOIN base_users b USING (id);
+WITH merged AS (
+    SELECT b.* FROM base_users b ANTI JOIN d_users USING (id)
+    UNION ALL
+    SELECT d.id, coalesce(nonblank(d.user_name), b.user_name),
+           coalesce(nonblank(d.first_name), b.first_name),
+           coalesce(nonblank(d.last_name), b.last_name), coalesce(nonblank(d.email), b.email),
+           coalesce(litmos_bool(d.active), b.active),
+           coalesce(nonblank(d.access_level), b.access_level),
+           coalesce(nonblank(d.brand), b.brand), b.last_login, b.created_date
+    FROM d_users d LEFT JOIN base_users b USING (id)
+)
+SELECT m.* REPLACE (greatest(m.last_login, l.last_login) AS last_login)
+FROM merged m LEFT JOIN d_logins l USING (id);
 
 -- name: litmos_teams
 -- A team record with Active=false is a deleted team: the team list no longer has it.
@@ -126,4 +133,5 @@ SELECT (SELECT count(*) FROM d_users) AS users_changed,
        (SELECT count(*) FROM d_user_courses) AS course_assignments_changed,
        (SELECT count(*) FROM d_user_courses WHERE NOT litmos_bool(active))
            AS course_removals_reported,
-       (SELECT count(*) FROM d_results) AS results_changed;
+       (SELECT count(*) FROM d_results) AS results_changed,
+       (SELECT count(*) FROM d_logins) AS users_signed_in;

@@ -34,7 +34,7 @@ disabled AS (
 idle_roles AS (
     SELECT 'team_role_without_recent_login', u.user_id, u.user_name, u.user_login,
            'team', a.resource_id, r.display_name,
-           CASE WHEN u.user_last_login IS NULL THEN 'never logged in'
+           CASE WHEN u.user_last_login IS NULL THEN 'no sign-in seen yet'
                 ELSE 'last logged in ' || strftime(u.user_last_login, '%Y-%m-%d') END
                || ', holds ' || a.entitlement_name
     FROM access a JOIN users u ON u.user_id = a.principal_id

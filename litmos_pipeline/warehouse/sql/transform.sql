@@ -17,13 +17,29 @@ CREATE OR REPLACE TEMP MACRO litmos_ts(s) AS CASE
 END;
 CREATE OR REPLACE TEMP MACRO nonblank(s) AS nullif(trim(s), '');
 
+-- name: login_tables
+-- What a sync read of sign-ins (warehouse/logins.py), empty when it read none.
+CREATE TABLE IF NOT EXISTS raw_delta_logins (_seq BIGINT, id VARCHAR, last_login VARCHAR);
+CREATE TABLE IF NOT EXISTS known_logins (id VARCHAR, last_login TIMESTAMP);
+
 -- name: litmos_users
+-- The user list has no LastLogin: a user's is the newest of the record's own, the sign-ins
+-- of the look-back (raw_delta_logins) and what the previous snapshot knew (known_logins).
 CREATE OR REPLACE TABLE litmos_users AS
-SELECT id, user_name, nonblank(first_name) AS first_name, nonblank(last_name) AS last_name,
-       nonblank(email) AS email, litmos_bool(active) AS active, access_level, brand,
-       litmos_ts(last_login) AS last_login, litmos_ts(created_date) AS created_date
-FROM raw_users
-WHERE _seq IN (SELECT min(_seq) FROM raw_users GROUP BY id);
+WITH logins AS (
+    SELECT id, max(signed_in) AS signed_in FROM (
+        SELECT id, litmos_ts(last_login) AS signed_in FROM raw_delta_logins
+        UNION ALL SELECT id, last_login FROM known_logins
+    ) GROUP BY id
+)
+SELECT u.id, u.user_name, nonblank(u.first_name) AS first_name,
+       nonblank(u.last_name) AS last_name, nonblank(u.email) AS email,
+       litmos_bool(u.active) AS active, u.access_level, u.brand,
+       greatest(litmos_ts(u.last_login), l.signed_in) AS last_login,
+       litmos_ts(u.created_date) AS created_date
+FROM raw_users u LEFT JOIN logins l ON l.id = u.id
+WHERE u._seq IN (SELECT min(_seq) FROM raw_users GROUP BY id)
+ORDER BY u._seq;
 
 -- name: litmos_teams
 CREATE OR REPLACE TABLE litmos_teams AS
