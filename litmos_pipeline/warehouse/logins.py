@@ -18,7 +18,7 @@ from litmos_pipeline.catalog.delta import DELTA_LOGINS, MAX_WINDOW_DAYS
 from litmos_pipeline.litmos.client import LitmosClient
 from litmos_pipeline.warehouse import store
 from litmos_pipeline.warehouse.loader import RawLoader
-from litmos_pipeline.warehouse.refresh import DELTA_TIME_FORMAT, TO_AHEAD, check_id_fields
+from litmos_pipeline.warehouse.refresh import DELTA_TIME_FORMAT, TO_AHEAD, load_pages
 
 KNOWN_TABLE = "known_logins"
 
@@ -41,12 +41,7 @@ def read_logins(con: duckdb.DuckDBPyConnection, client: LitmosClient, now: datet
     for since, to in windows(now, days):
         params = {"since": since.strftime(DELTA_TIME_FORMAT),
                   "to": to.strftime(DELTA_TIME_FORMAT)}
-        for page in client.pages(DELTA_LOGINS.path, DELTA_LOGINS.what, params):
-            where = f"{DELTA_LOGINS.what} (page {pages + 1})"
-            records = page.text_records()
-            check_id_fields(records, DELTA_LOGINS.id_fields, where)
-            loader.add(records, where=where)
-            pages += 1
+        pages += load_pages(loader, client, DELTA_LOGINS, params, first_page=pages + 1)
     loader.flush()
     return loader.rows, pages
 

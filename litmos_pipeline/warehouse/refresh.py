@@ -108,19 +108,26 @@ def read_delta(con: duckdb.DuckDBPyConnection, client: LitmosClient, window: Win
     results = {}
     for delta in lists:
         loader = RawLoader(con, delta.records)
-        pages = 0
-        for page in client.pages(delta.path, delta.what, window.params()):
-            where = f"{delta.what} (page {pages + 1})"
-            records = page.text_records()
-            check_id_fields(records, delta.id_fields, where)
-            loader.add(records, where=where)
-            pages += 1
+        pages = load_pages(loader, client, delta, window.params())
         loader.flush()
         results[delta.records.table] = DeltaRead(loader.rows, pages)
         if progress:
             progress(f"{delta.what}: {loader.rows} records in {pages} pages")
     _save_window(con, window)
     return results
+
+
+def load_pages(loader: RawLoader, client: LitmosClient, delta: DeltaList,
+               params: Mapping[str, str], first_page: int = 1) -> int:
+    """One delta query's pages for `params` (its since/to) into `loader`; pages read."""
+    pages = 0
+    for page in client.pages(delta.path, delta.what, params):
+        where = f"{delta.what} (page {first_page + pages})"
+        records = page.text_records()
+        check_id_fields(records, delta.id_fields, where)
+        loader.add(records, where=where)
+        pages += 1
+    return pages
 
 
 def check_id_fields(records: list[Mapping[str, str | None]], fields: tuple[str, ...],
