@@ -201,6 +201,7 @@ def run_demo(preset: str = "small") -> int:
         print(f"   Litmos GET /users/{user_id}/courses/{course_id}: HTTP "
               f"{litmos_check.status_code}")
         _play_disable(c1_api, litmos.info, user_id)
+        _play_targeted(c1_api, course_id)
         daemon.stop()
         daemon = None
         rows = _query(db, "SELECT grant_id FROM c1_grants WHERE principal_id = ? AND "
@@ -236,6 +237,20 @@ def _play_disable(c1_api: httpx.Client, litmos: dict[str, Any], user_id: str) ->
                      params={"source": "demo", "format": "json"},
                      headers={"apikey": litmos["api_key"]}).json()
     print(f"   Litmos GET /users/{user_id}: Active={user.get('Active')}")
+
+
+def _play_targeted(c1_api: httpx.Client, course_id: str) -> None:
+    """C1 asks for that course again: a targeted sync, answered with a partial c1z."""
+    _say(f"5. C1 asks for course {course_id} again: a targeted (partial) sync")
+    task_id = c1_api.post("/_sandbox/tasks/sync_full",
+                          json={"targets": [f"course:{course_id}"]}).json()["task_id"]
+    print(f"   enqueued sync_full task {task_id} naming course:{course_id}")
+    finish = _wait(f"FinishTask for {task_id}", lambda: _finish_of(c1_api, task_id))
+    print(f"   FinishTask: {_outcome(finish)}")
+    uploads = c1_api.get("/_sandbox/uploads", params={"task_id": task_id}).json()
+    for upload in (uploads.get("uploads", uploads) if isinstance(uploads, dict) else uploads):
+        print(f"   C1 received a partial c1z of {upload.get('size')} bytes (the course, "
+              f"its entitlements and grants): rows {upload.get('row_counts') or ''}")
 
 
 def _outcome(finish: dict[str, Any]) -> str:
