@@ -50,6 +50,23 @@ def partial_model(sandbox: LitmosSandbox, path: Path, wanted: TargetedSync
                               sync_team_roles=True, memory_limit="96MB")
 
 
+@pytest.fixture
+def full(tiny_sandbox: LitmosSandbox, tmp_path: Path) -> Path:
+    """A full sync's model of the tiny tenant, to compare a partial one with."""
+    path = tmp_path / "full.duckdb"
+    full_model(tiny_sandbox, path)
+    return path
+
+
+def first(path: Path, resource_type: str, where: str = "true") -> str:
+    """The first resource id of a type in a model (a course with the most grants)."""
+    if resource_type == "course":
+        return pick(path, "SELECT resource_id FROM c1_grants WHERE resource_type_id = "
+                          "'course' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+    return pick(path, f"SELECT resource_id FROM c1_resources WHERE resource_type_id = "
+                      f"'{resource_type}' AND {where} ORDER BY 1 LIMIT 1")
+
+
 def rows(path: Path, table: str, where: str = "true") -> set[tuple[object, ...]]:
     # A user read alone (GET /users/{id}) has LastLogin and CreatedDate, which the user
     # list lacks: compared apart.
@@ -66,16 +83,10 @@ def pick(path: Path, sql: str) -> str:
 
 
 def test_targets_get_exactly_the_full_syncs_rows(tiny_sandbox: LitmosSandbox,
-                                                 tmp_path: Path) -> None:
-    full = tmp_path / "full.duckdb"
-    full_model(tiny_sandbox, full)
+                                                 tmp_path: Path, full: Path) -> None:
     # A course with enrollees, a sub-team (its parent is kept) with members, a user.
-    course = pick(full, "SELECT resource_id FROM c1_grants WHERE resource_type_id = 'course' "
-                        "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
-    team = pick(full, "SELECT resource_id FROM c1_resources WHERE resource_type_id = 'team' "
-                      "AND parent_resource_id IS NOT NULL ORDER BY 1 LIMIT 1")
-    user = pick(full, "SELECT resource_id FROM c1_resources WHERE resource_type_id = 'user' "
-                      "ORDER BY 1 LIMIT 1")
+    course, user = first(full, "course"), first(full, "user")
+    team = first(full, "team", "parent_resource_id IS NOT NULL")
     wanted = targeted_sync(task(f"course:{course}", f"team:{team}", f"user:{user}",
                                 f"course:{course}", "course:NoSuchCourse", "module:m1"))
     assert wanted.targets == (("course", course), ("team", team), ("user", user),
@@ -98,13 +109,9 @@ def test_targets_get_exactly_the_full_syncs_rows(tiny_sandbox: LitmosSandbox,
     assert model.requests == 4 + 2 + 3
 
 
-def test_type_filter_and_skip_flags(tiny_sandbox: LitmosSandbox, tmp_path: Path) -> None:
-    full = tmp_path / "full.duckdb"
-    full_model(tiny_sandbox, full)
-    course = pick(full, "SELECT resource_id FROM c1_grants WHERE resource_type_id = 'course' "
-                        "LIMIT 1")
-    user = pick(full, "SELECT resource_id FROM c1_resources WHERE resource_type_id = 'user' "
-                      "LIMIT 1")
+def test_type_filter_and_skip_flags(tiny_sandbox: LitmosSandbox, tmp_path: Path,
+                                    full: Path) -> None:
+    course, user = first(full, "course"), first(full, "user")
     wanted = targeted_sync(task(f"course:{course}", f"user:{user}", types=("course",),
                                 skip_grants=True))
     assert wanted.targets == (("course", course),)
@@ -122,12 +129,10 @@ def test_an_unsafe_target_id_is_refused() -> None:
         targeted_sync(unsafe)
 
 
-def test_the_partial_c1z_says_partial(tiny_sandbox: LitmosSandbox, tmp_path: Path) -> None:
+def test_the_partial_c1z_says_partial(tiny_sandbox: LitmosSandbox, tmp_path: Path,
+                                      full: Path) -> None:
     part = tmp_path / "part.duckdb"
-    full = tmp_path / "full.duckdb"
-    full_model(tiny_sandbox, full)
-    course = pick(full, "SELECT resource_id FROM c1_resources "
-                        "WHERE resource_type_id = 'course' LIMIT 1")
+    course = first(full, "course")
     partial_model(tiny_sandbox, part, targeted_sync(task(f"course:{course}")))
     now = datetime.now(UTC)
     dest = tmp_path / "p.c1z"
