@@ -10,6 +10,7 @@ and uploads it. The published snapshot and latest.c1z are left as they are.
 
 import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -83,7 +84,7 @@ def targeted_sync_op(context: dg.OpExecutionContext, config: TargetedSyncConfig,
 
 def _build(context: dg.OpExecutionContext, litmos: LitmosResource,
            warehouse: WarehouseResource, wanted: TargetedSync,
-           stage_path: Any) -> targeted.TargetedModel:
+           stage_path: Path) -> targeted.TargetedModel:
     settings = litmos.settings()
     roles = ("member", "leader", "admin") if settings.sync_team_roles else ("member",)
     with litmos.client(context.log, provisioning=True,
@@ -100,7 +101,7 @@ def _refuse(context: dg.OpExecutionContext, c1: C1Resource, task_id: str, reason
                     Outcome.failure(reason, retryable=False), c1.heartbeat)
 
 
-def _prune(out_dir: Any, keep: int) -> None:
+def _prune(out_dir: Path, keep: int) -> None:
     kept = sorted(out_dir.glob("*.c1z"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in kept[keep:]:
         old.unlink(missing_ok=True)
