@@ -8,7 +8,8 @@ reads just those, each with its entitlements and grants, into a c1z of sync type
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 
 from litmos_pipeline import catalog
 from litmos_pipeline.c1.proto import baton_v1_pb2 as baton
@@ -30,6 +31,15 @@ class TargetedSync:
     @property
     def type_ids(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t for t, _ in self.targets))
+
+    def within(self, type_id: str, allowed: Collection[str]) -> TargetedSync:
+        """Targets of `type_id` outside `allowed` (a sync filter such as LITMOS_COURSE_IDS)
+        skipped: a partial sync must not publish what the full sync leaves out."""
+        if not allowed:
+            return self
+        keep = tuple(t for t in self.targets if t[0] != type_id or t[1] in allowed)
+        dropped = tuple(f"{t}:{i}" for t, i in self.targets if (t, i) not in keep)
+        return replace(self, targets=keep, skipped=self.skipped + dropped)
 
 
 def is_targeted(task: baton.Task) -> bool:

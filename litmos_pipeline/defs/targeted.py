@@ -46,7 +46,8 @@ def targeted_sync_op(context: dg.OpExecutionContext, config: TargetedSyncConfig,
                      publish: PublishResource, c1: C1Resource) -> dg.Output[dict[str, Any]]:
     task = decode_task(config.task_b64)
     try:
-        wanted = targeted_sync(task)
+        # Courses outside LITMOS_COURSE_IDS are not synced: not in a partial sync either.
+        wanted = targeted_sync(task).within("course", litmos.settings().course_ids)
     except UnsafeIdError as exc:
         # An id no Litmos id looks like: it would go into a URL path. Refused for good.
         _refuse(context, c1, task.id, str(exc))

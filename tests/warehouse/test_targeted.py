@@ -143,3 +143,10 @@ def test_the_partial_c1z_says_partial(tiny_sandbox: LitmosSandbox, tmp_path: Pat
         resources = [external for external, _ in contents.resources()]
     assert runs == [("partial", "")]
     assert resources == [f"course:{course}"]
+
+
+def test_a_course_outside_the_course_filter_is_skipped() -> None:
+    wanted = targeted_sync(task("course:c1", "course:c2", "user:u1")).within("course", ("c2",))
+    assert wanted.targets == (("course", "c2"), ("user", "u1"))
+    assert wanted.skipped == ("course:c1",)
+    assert targeted_sync(task("course:c1")).within("course", ()).targets == (("course", "c1"),)
