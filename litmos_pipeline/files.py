@@ -108,3 +108,13 @@ def private_dir(path: Path, mode: int | None = None, *, pattern: str | None = No
         for child in path.glob(pattern):
             tighten(child, mode)
     return path
+
+
+def prune_newest(folder: Path, pattern: str, keep: int, *, spare: str = "") -> int:
+    """Remove all but the `keep` newest files matching `pattern` (by mtime), never the
+    one named `spare` (latest.c1z, a link to one of them); how many were removed."""
+    found = sorted((p for p in folder.glob(pattern) if p.name != spare),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in found[keep:]:
+        old.unlink(missing_ok=True)
+    return len(found[keep:])

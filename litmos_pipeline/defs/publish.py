@@ -58,7 +58,8 @@ def c1_sync_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                                          ended_at=datetime.now(UTC),
                                          memory_limit=warehouse.settings().memory_limit)
     _point_latest(dest)
-    removed = _prune(out_dir, publish.settings().keep_c1z_files)
+    removed = files.prune_newest(out_dir, "*.c1z", publish.settings().keep_c1z_files,
+                                 spare=LATEST)
     warehouse.discard_staging(context.run_id)
     grants = summary.counts.get("grants", 0)
     seconds = summary.total_seconds
@@ -126,14 +127,6 @@ def _point_latest(dest: Path) -> None:
     tmp.unlink(missing_ok=True)
     os.link(dest, tmp)
     os.replace(tmp, dest.parent / LATEST)
-
-
-def _prune(out_dir: Path, keep: int) -> int:
-    files = sorted((p for p in out_dir.glob("*.c1z") if p.name != LATEST),
-                   key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in files[keep:]:
-        old.unlink(missing_ok=True)
-    return len(files[keep:])
 
 
 def build_task_sensor(sync_job: Any, provision_job: Any, interval_s: int, running: bool,

@@ -39,6 +39,12 @@ DELTA = "litmos_delta"
 EXTRACT_TABLES = {spec.typed: (spec.table, spec.preview) for spec in catalog.RECORD_SPECS}
 
 
+def team_roles(settings: cfg.LitmosSettings) -> tuple[str, ...]:
+    """The team-role lists a sync reads: members, and leaders and admins with
+    LITMOS_SYNC_TEAM_ROLES."""
+    return tuple(catalog.TEAM_ROLE_PATHS) if settings.sync_team_roles else ("member",)
+
+
 def enabled_options(settings: cfg.LitmosSettings) -> tuple[str, ...]:
     """The catalog's sync options (LITMOS_SYNC_MODULES, ...) this deployment turns on."""
     return tuple(name for name in catalog.OPTIONS if getattr(settings, name))
@@ -86,7 +92,7 @@ def litmos_extract(context: dg.AssetExecutionContext, litmos: LitmosResource,
     """
     started = time.monotonic()
     settings = litmos.settings()
-    roles = ("member", "leader", "admin") if settings.sync_team_roles else ("member",)
+    roles = team_roles(settings)
     budget = warehouse.key_budget_path()
     with litmos.client(context.log, budget_path=budget) as client, \
             warehouse.staging(context.run_id) as con:

@@ -24,7 +24,7 @@ from litmos_pipeline.defs.resources import (
     WarehouseResource,
     sync_identity,
 )
-from litmos_pipeline.defs.sync import enabled_options
+from litmos_pipeline.defs.sync import enabled_options, team_roles
 from litmos_pipeline.litmos.ids import UnsafeIdError
 from litmos_pipeline.taskloop.finish import Outcome, finish_task, upload_and_finish
 from litmos_pipeline.taskloop.requests import decode_task
@@ -87,10 +87,9 @@ def _build(context: dg.OpExecutionContext, litmos: LitmosResource,
            warehouse: WarehouseResource, wanted: TargetedSync,
            stage_path: Path) -> targeted.TargetedModel:
     settings = litmos.settings()
-    roles = ("member", "leader", "admin") if settings.sync_team_roles else ("member",)
     with litmos.client(context.log, provisioning=True,
                        budget_path=warehouse.key_budget_path()) as client:
-        return targeted.build(stage_path, client, wanted, roles=roles,
+        return targeted.build(stage_path, client, wanted, roles=team_roles(settings),
                               options=enabled_options(settings),
                               sync_team_roles=settings.sync_team_roles,
                               memory_limit=warehouse.settings().memory_limit)
@@ -103,9 +102,7 @@ def _refuse(context: dg.OpExecutionContext, c1: C1Resource, task_id: str, reason
 
 
 def _prune(out_dir: Path, keep: int) -> None:
-    kept = sorted(out_dir.glob("*.c1z"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in kept[keep:]:
-        old.unlink(missing_ok=True)
+    files.prune_newest(out_dir, "*.c1z", keep)
     for partial in out_dir.glob(".*.c1z.*.tmp"):  # a writer killed half way
         if partial.stat().st_mtime < datetime.now(UTC).timestamp() - 3600:
             shutil.rmtree(partial, ignore_errors=True)
